@@ -1,0 +1,5 @@
+import sys
+
+from cdctl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,120 @@
+"""`cdctl` command line: argument parsing and output; the work happens in tomcat_cd."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tomcat_cd import conventions
+from tomcat_cd.errors import EXIT_BAD_INPUT, ConfigError, Problem, raise_if_any
+from tomcat_cd.model import load_sites
+from tomcat_cd.plan import build_plan
+from tomcat_cd.render import write_plan
+from tomcat_cd.settings import VERSION, cd_git_id, load_stack_file
+
+DESCRIPTION = """\
+Continuous deployment of Tomcat web sites on Kubernetes, with Pulumi.
+
+Each site is a domain file domains/<domain>.yaml; each environment is a Pulumi
+stack (master = production, develop = test) whose tomcat-cd:versions map says
+which version of which site it runs.
+"""
+
+EPILOG = """\
+examples:
+  cdctl check                                   validate every domain file
+  cdctl render --stack develop --out out/       write what the develop stack deploys
+  cdctl render --stack master --out out/ --version test.gyyx.cn=v1.3.0
+
+exit codes: 0 ok, 1 failure, 2 bad input (domain file, stack file, arguments)
+"""
+
+
+def find_project_dir(start: Path) -> Path | None:
+    """The nearest folder at or above `start` holding this project's Pulumi.yaml."""
+    for folder in (start, *start.parents):
+        if (folder / "Pulumi.yaml").is_file() and (folder / "domains").is_dir():
+            return folder
+    return None
+
+
+def parse_version_overrides(items: list[str]) -> dict[str, str]:
+    problems, versions = [], {}
+    for item in items:
+        domain, sep, version = item.partition("=")
+        if not sep or not conventions.is_valid_domain(domain) or not VERSION.match(version):
+            problems.append(Problem("command line", "--version",
+                                    f"must be DOMAIN=VERSION such as test.gyyx.cn=v1.2.0, got {item!r}"))
+        else:
+            versions[domain] = version
+    raise_if_any(problems)
+    return versions
+
+
+def cmd_check(args: argparse.Namespace, project_dir: Path) -> int:
+    domains = Path(args.domains) if args.domains else project_dir / "domains"
+    sites = load_sites(domains)
+    for stack in args.stack:
+        load_stack_file(project_dir, stack, domains_dir=args.domains)
+    print(f"ok: {len(sites)} domain file(s) in {domains}" + (f", stack(s) {', '.join(args.stack)}" if args.stack else ""))
+    return 0
+
+
+def cmd_render(args: argparse.Namespace, project_dir: Path) -> int:
+    overrides = parse_version_overrides(args.version)
+    settings = load_stack_file(project_dir, args.stack, overrides, args.domains)
+    plan = build_plan(settings, project_dir, cd_git_id(project_dir))
+    for problem in plan.missing_war_problems():
+        print(f"warning: {problem} (render goes on; a deploy refuses it)", file=sys.stderr)
+    out = Path(args.out)
+    written = write_plan(plan, out)
+    print(f"rendered stack {settings.stack} (environment {settings.environment}): "
+          f"{len(written)} Kubernetes object(s), {len(plan.sites)} build context(s) in {out}")
+    for site in plan.sites:
+        print(f"  {site.domain:<32} {site.version:<12} nodePort {site.site.node_port(settings.environment)}  {site.image}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cdctl", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project-dir", help="the tomcat-cd checkout (default: found from the current folder)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="validate the domain files (and stack files with --stack)",
+                                description="Validate every domain file; print one line per problem.")
+    check.add_argument("--domains", help="folder of domain files (default: domains/ of the project)")
+    check.add_argument("--stack", action="append", default=[], help="also validate Pulumi.<STACK>.yaml (repeatable)")
+    check.set_defaults(func=cmd_check)
+
+    render = commands.add_parser(
+        "render", help="write every Kubernetes object and build context a stack deploys",
+        description="Write, without a cluster, Pulumi or Docker, every Kubernetes object of a stack "
+                    "(one per file under OUT/k8s/) and every site's build context (OUT/build/<domain>/).")
+    render.add_argument("--stack", required=True, help="master, develop, or another stack with a Pulumi.<stack>.yaml")
+    render.add_argument("--out", required=True, help="output folder (its k8s/ and build/ are replaced)")
+    render.add_argument("--domains", help="folder of domain files (default: the stack's domainsDir)")
+    render.add_argument("--version", action="append", default=[], metavar="DOMAIN=VERSION",
+                        help="deploy this version of a domain, as Jenkins' VERSION would (repeatable)")
+    render.set_defaults(func=cmd_render)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    project_dir = Path(args.project_dir).resolve() if args.project_dir else find_project_dir(Path.cwd().resolve())
+    if project_dir is None:
+        print("error: not inside a tomcat-cd checkout (no Pulumi.yaml with domains/ here or above): "
+              "use --project-dir", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        return args.func(args, project_dir)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"{len(err.problems)} problem(s); nothing was written or changed", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1

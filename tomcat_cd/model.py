@@ -1,0 +1,244 @@
+"""The domain model: one `domains/<domain>.yaml` per site, loaded into frozen dataclasses.
+
+Loading validates every file and reports every problem at once (see errors.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree
+
+import yaml
+
+from tomcat_cd import conventions
+from tomcat_cd.errors import Problem, Problems, raise_if_any
+from tomcat_cd.fields import ENV_NAME, QUANTITY, Reader
+
+HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+PROBE_PATH = re.compile(r"^/[^\s]*$")
+
+# Files a site may override in Tomcat's conf/ folder (Catalina/localhost/*.xml too).
+TOMCAT_CONF_FILES = frozenset({
+    "catalina.policy", "catalina.properties", "context.xml", "jaspic-providers.xml",
+    "logging.properties", "server.xml", "tomcat-users.xml", "web.xml",
+})
+
+KNOWN_KEYS = {"nodePort", "replicas", "hosts", "resources", "javaOpts", "jvmFlags", "env",
+              "probe", "baseImage"}
+
+
+@dataclass(frozen=True)
+class HostAlias:
+    """One `/etc/hosts` line: an IP and the names it answers to."""
+
+    ip: str
+    hostnames: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Container resources. Requests default to 500m CPU and 1Gi memory; the memory
+    limit defaults to the request (a JVM over its limit is killed, not throttled);
+    the CPU limit defaults to 2 cores so start-up is not starved."""
+
+    cpu: str = "500m"
+    memory: str = "1Gi"
+    cpu_limit: str = "2"
+    memory_limit: str | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Health checks. `path` (default `/`) is polled for readiness; liveness only needs
+    the port; start-up may take `startupSeconds` (default 300) before liveness counts."""
+
+    path: str = "/"
+    period_seconds: int = 10
+    timeout_seconds: int = 5
+    startup_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class Site:
+    """One web site, named by its domain."""
+
+    domain: str
+    source: str
+    master_node_port: int
+    replicas: dict[str, int] = field(default_factory=lambda: {"master": 2, "develop": 1})
+    hosts: tuple[HostAlias, ...] = ()
+    resources: Resources = Resources()
+    java_opts: str = "-XX:MaxRAMPercentage=75.0"
+    jvm_flags: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    probe: Probe = Probe()
+    base_image: str | None = None
+    config_dir: str | None = None
+    tomcat_dir: str | None = None
+
+    @property
+    def name(self) -> str:
+        return conventions.k8s_name(self.domain)
+
+    def node_port(self, environment: str) -> int:
+        return conventions.node_port(self.master_node_port, environment)
+
+    def replicas_in(self, environment: str) -> int:
+        return self.replicas[environment]
+
+    def config_files(self) -> list[Path]:
+        return _files_below(self.config_dir)
+
+    def tomcat_files(self) -> list[Path]:
+        return _files_below(self.tomcat_dir)
+
+
+def _files_below(folder: str | None) -> list[Path]:
+    if not folder:
+        return []
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file())
+
+
+def load_sites(domains_dir: str | Path) -> list[Site]:
+    """Every site under `domains_dir`, sorted by domain; raises ConfigError listing all problems."""
+    folder = Path(domains_dir)
+    problems: list[Problem] = []
+    if not folder.is_dir():
+        raise_if_any([Problem(str(folder), "", "domains folder not found")])
+    sites = []
+    for path in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
+        site = load_site(path, Problems(str(path), problems))
+        if site is not None:
+            sites.append(site)
+    _check_orphan_folders(folder, problems)
+    _check_port_clashes(sites, problems)
+    raise_if_any(problems)
+    return sorted(sites, key=lambda s: s.domain)
+
+
+def load_site(path: Path, problems: Problems) -> Site | None:
+    domain = path.name.rsplit(".", 1)[0]
+    if path.suffix == ".yml":
+        problems.add("", "domain files end in .yaml")
+    if not conventions.is_valid_domain(domain):
+        problems.add("", f"file name must be <domain>.yaml with a lower-case domain such as test.gyyx.cn, got {domain!r}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        problems.add("", f"not valid YAML: {' '.join(str(err).split())}")
+        return None
+    if not isinstance(data, dict):
+        problems.add("", "must be a mapping of fields (nodePort, replicas, ...)")
+        return None
+    return parse_site(domain, str(path), data, problems)
+
+
+def parse_site(domain: str, source: str, data: dict, problems: Problems) -> Site:
+    reader = Reader(data, problems)
+    reader.reject_unknown(KNOWN_KEYS)
+    port = reader.integer("nodePort", low=conventions.MASTER_FIRST_NODE_PORT,
+                          high=conventions.MASTER_LAST_NODE_PORT)
+    site_dir = Path(source).with_name(domain)
+    config_dir = site_dir / "config"
+    tomcat_dir = site_dir / "tomcat"
+    _check_tomcat_overrides(tomcat_dir, problems)
+    return Site(
+        domain=domain,
+        source=source,
+        master_node_port=port or 0,
+        replicas=_replicas(reader.nested("replicas")),
+        hosts=_hosts(reader),
+        resources=_resources(reader.nested("resources")),
+        java_opts=reader.string("javaOpts", Site.java_opts),
+        jvm_flags=reader.string_list("jvmFlags"),
+        env=reader.string_map("env", ENV_NAME, "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"),
+        probe=_probe(reader.nested("probe")),
+        base_image=reader.string("baseImage", None),
+        config_dir=str(config_dir) if config_dir.is_dir() else None,
+        tomcat_dir=str(tomcat_dir) if tomcat_dir.is_dir() else None,
+    )
+
+
+def _replicas(reader: Reader) -> dict[str, int]:
+    reader.reject_unknown(set(conventions.ENVIRONMENTS))
+    defaults = Site.__dataclass_fields__["replicas"].default_factory()
+    return {env: reader.integer(env, defaults[env], low=0, high=100) for env in conventions.ENVIRONMENTS}
+
+
+def _resources(reader: Reader) -> Resources:
+    reader.reject_unknown({"cpu", "memory", "cpuLimit", "memoryLimit"})
+    cpu_what = "a CPU quantity such as 500m or 2"
+    mem_what = "a memory quantity such as 768Mi or 1Gi"
+    return Resources(
+        cpu=reader.string("cpu", Resources.cpu, QUANTITY, cpu_what),
+        memory=reader.string("memory", Resources.memory, QUANTITY, mem_what),
+        cpu_limit=reader.string("cpuLimit", Resources.cpu_limit, QUANTITY, cpu_what),
+        memory_limit=reader.string("memoryLimit", None, QUANTITY, mem_what),
+    )
+
+
+def _probe(reader: Reader) -> Probe:
+    reader.reject_unknown({"path", "periodSeconds", "timeoutSeconds", "startupSeconds"})
+    return Probe(
+        path=reader.string("path", Probe.path, PROBE_PATH, "an absolute URL path such as /health"),
+        period_seconds=reader.integer("periodSeconds", Probe.period_seconds, low=1, high=300),
+        timeout_seconds=reader.integer("timeoutSeconds", Probe.timeout_seconds, low=1, high=120),
+        startup_seconds=reader.integer("startupSeconds", Probe.startup_seconds, low=10, high=3600),
+    )
+
+
+def _hosts(reader: Reader) -> tuple[HostAlias, ...]:
+    aliases = []
+    for index, line in enumerate(reader.string_list("hosts")):
+        field_name = f"hosts[{index}]"
+        parts = line.split()
+        if len(parts) < 2:
+            reader.problems.add(field_name, f"must be 'IP name [name...]', got {line!r}")
+            continue
+        ip, names = parts[0], parts[1:]
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            reader.problems.add(field_name, f"{ip!r} is not an IP address (expected 'IP name [name...]')")
+            continue
+        bad = [n for n in names if not HOSTNAME.match(n)]
+        if bad:
+            reader.problems.add(field_name, f"{bad[0]!r} is not a host name")
+            continue
+        aliases.append(HostAlias(ip, tuple(names)))
+    return tuple(aliases)
+
+
+def _check_tomcat_overrides(tomcat_dir: Path, problems: Problems) -> None:
+    for path in _files_below(str(tomcat_dir)):
+        relative = path.relative_to(tomcat_dir).as_posix()
+        per_app = relative.startswith("Catalina/localhost/") and relative.endswith(".xml")
+        if relative not in TOMCAT_CONF_FILES and not per_app:
+            problems.for_source(str(path)).add(
+                "", f"not a Tomcat conf file (allowed: {', '.join(sorted(TOMCAT_CONF_FILES))}, Catalina/localhost/*.xml)")
+            continue
+        if relative.endswith(".xml"):
+            try:
+                ElementTree.parse(path)
+            except ElementTree.ParseError as err:
+                problems.for_source(str(path)).add("", f"not well-formed XML: {err}")
+
+
+def _check_orphan_folders(folder: Path, problems: list[Problem]) -> None:
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if not (folder / f"{sub.name}.yaml").exists():
+            problems.append(Problem(str(sub), "", f"folder has no domain file {sub.name}.yaml beside it"))
+
+
+def _check_port_clashes(sites: list[Site], problems: list[Problem]) -> None:
+    by_port: dict[int, Site] = {}
+    for site in sorted(sites, key=lambda s: s.source):
+        if not site.master_node_port:
+            continue
+        other = by_port.setdefault(site.master_node_port, site)
+        if other is not site:
+            problems.append(Problem(site.source, "nodePort",
+                                    f"{site.master_node_port} is already used by {other.source}"))

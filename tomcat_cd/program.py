@@ -1,0 +1,87 @@
+"""The Pulumi program: one function, run by `pulumi up` (__main__.py) and by cdctl."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pulumi
+
+from components.environment import Environment, EnvironmentArgs
+from components.tomcat_site import RegistryLogin, TomcatSite, TomcatSiteArgs
+from tomcat_cd import conventions
+from tomcat_cd.builders import kubernetes
+from tomcat_cd.errors import ConfigError, raise_if_any
+from tomcat_cd.plan import SitePlan, StackPlan, build_plan
+from tomcat_cd.render import write_build_context
+from tomcat_cd.settings import KNOWN_KEYS, SECRET_KEYS, StackSettings, cd_git_id, parse_settings, secret_marker
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STATE_DIR_ENV = "TOMCAT_CD_STATE_DIR"
+
+
+def settings_from_config(stack: str) -> StackSettings:
+    """The stack's settings as Pulumi hands them to the program."""
+    config = pulumi.Config(conventions.PROJECT)
+    values = {}
+    for key in sorted(KNOWN_KEYS):
+        value = config.get(key)
+        if value is None:
+            continue
+        secret = key in SECRET_KEYS and pulumi.runtime.is_config_secret(config.full_key(key))
+        values[key] = secret_marker() if secret else value
+    return parse_settings(stack, values, f"Pulumi.{stack}.yaml", decode_json=True)
+
+
+def _secret_docker_config(registry: str, username: str) -> pulumi.Output[str]:
+    password = pulumi.Config(conventions.PROJECT).require_secret("harborPassword")
+    return password.apply(lambda p: kubernetes.docker_config_json(registry, username, p))
+
+
+def load_plan(project_dir: Path = PROJECT_DIR) -> StackPlan:
+    """Validate everything before a single resource is registered: bad input changes nothing."""
+    try:
+        settings = settings_from_config(pulumi.get_stack())
+        plan = build_plan(settings, project_dir, cd_git_id(project_dir), _secret_docker_config)
+        if settings.build_images:
+            raise_if_any(plan.missing_war_problems())
+        return plan
+    except ConfigError as err:
+        for problem in err.problems:
+            pulumi.log.error(str(problem))
+        raise pulumi.RunError(f"{len(err.problems)} problem(s) in the domain files or stack config; nothing was changed") from None
+
+
+def deploy(plan: StackPlan, project_dir: Path = PROJECT_DIR) -> dict[str, TomcatSite]:
+    settings = plan.settings
+    environment = Environment(settings.environment, EnvironmentArgs(
+        namespace=plan.namespace, pull_secret=plan.pull_secret, protect=settings.protect_namespace))
+    registry = _registry_login(settings) if settings.build_images else None
+    sites = {}
+    for site in plan.sites:
+        context_dir = None
+        if settings.build_images:
+            context_dir = _stage_build_context(site, settings, project_dir)
+        sites[site.domain] = TomcatSite(site.site.name, TomcatSiteArgs(
+            plan=site, build_context_dir=context_dir, registry=registry),
+            pulumi.ResourceOptions(depends_on=environment.children))
+    pulumi.export("environment", settings.environment)
+    pulumi.export("namespace", environment.namespace_name)
+    pulumi.export("sites", {domain: {"image": s.image, "nodePort": s.node_port} for domain, s in sites.items()})
+    return sites
+
+
+def _registry_login(settings: StackSettings) -> RegistryLogin:
+    config = pulumi.Config(conventions.PROJECT)
+    return RegistryLogin(settings.harbor_host, config.require("harborUsername"), config.require_secret("harborPassword"))
+
+
+def _stage_build_context(site: SitePlan, settings: StackSettings, project_dir: Path) -> str:
+    state = Path(os.environ.get(STATE_DIR_ENV, project_dir / ".state"))
+    dest = state / "build" / settings.stack / site.domain
+    write_build_context(site.build, dest, with_war=True)
+    return str(dest)
+
+
+def run(project_dir: Path = PROJECT_DIR) -> None:
+    deploy(load_plan(project_dir), project_dir)
