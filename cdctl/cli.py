@@ -54,7 +54,7 @@ def parse_version_overrides(items: list[str]) -> dict[str, str]:
 
 def cmd_check(args: argparse.Namespace, project_dir: Path) -> int:
     domains = Path(args.domains) if args.domains else project_dir / "domains"
-    sites = load_sites(domains)
+    sites = load_sites(domains, relative_to=project_dir)
     for stack in args.stack:
         load_stack_file(project_dir, stack, domains_dir=args.domains)
     print(f"ok: {len(sites)} domain file(s) in {domains}" + (f", stack(s) {', '.join(args.stack)}" if args.stack else ""))

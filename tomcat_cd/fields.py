@@ -19,6 +19,15 @@ QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def yaml_problem(err: Exception) -> str:
+    """A YAML error as one short line: where, then what."""
+    mark = getattr(err, "problem_mark", None)
+    what = getattr(err, "problem", None) or " ".join(str(err).split())
+    if mark is not None:
+        return f"not valid YAML: line {mark.line + 1}, column {mark.column + 1}: {what}"
+    return f"not valid YAML: {what}"
+
+
 def type_name(value: Any) -> str:
     if value is None:
         return "nothing"
@@ -49,7 +58,8 @@ class Reader:
         self.decode_json = decode_json
 
     def path(self, key: str) -> str:
-        return f"{self.prefix}.{key}" if self.prefix else key
+        """The field's name in messages; `prefix` carries its own separator."""
+        return f"{self.prefix}{key}"
 
     def _get(self, key: str, required: bool) -> Any:
         value = self.data.get(key, _MISSING)
@@ -125,7 +135,7 @@ class Reader:
 
     def nested(self, key: str) -> "Reader":
         """A reader over a sub-mapping (empty when absent or of the wrong type)."""
-        return Reader(self.mapping(key) or {}, self.problems, self.path(key), self.decode_json)
+        return Reader(self.mapping(key) or {}, self.problems, self.path(key) + ".", self.decode_json)
 
     def string_map(self, key: str, key_pattern: re.Pattern, key_what: str) -> dict[str, str]:
         result: dict[str, str] = {}

@@ -15,7 +15,7 @@ import yaml
 
 from tomcat_cd import conventions
 from tomcat_cd.errors import Problem, Problems, raise_if_any
-from tomcat_cd.fields import ENV_NAME, QUANTITY, Reader
+from tomcat_cd.fields import ENV_NAME, QUANTITY, Reader, yaml_problem
 
 HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 PROBE_PATH = re.compile(r"^/[^\s]*$")
@@ -102,24 +102,33 @@ def _files_below(folder: str | None) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*") if p.is_file())
 
 
-def load_sites(domains_dir: str | Path) -> list[Site]:
-    """Every site under `domains_dir`, sorted by domain; raises ConfigError listing all problems."""
+def load_sites(domains_dir: str | Path, relative_to: Path | None = None) -> list[Site]:
+    """Every site under `domains_dir`, sorted by domain; raises ConfigError listing all problems.
+
+    Files are named relative to `relative_to` (the project) in problems, as a user typed them."""
     folder = Path(domains_dir)
+
+    def shown(path: Path) -> str:
+        if relative_to is not None and path.is_relative_to(relative_to):
+            return str(path.relative_to(relative_to))
+        return str(path)
+
     problems: list[Problem] = []
     if not folder.is_dir():
-        raise_if_any([Problem(str(folder), "", "domains folder not found")])
+        raise_if_any([Problem(shown(folder), "", "domains folder not found")])
     sites = []
     for path in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
-        site = load_site(path, Problems(str(path), problems))
+        site = load_site(path, Problems(shown(path), problems))
         if site is not None:
             sites.append(site)
-    _check_orphan_folders(folder, problems)
+    _check_orphan_folders(folder, problems, shown)
     _check_port_clashes(sites, problems)
     raise_if_any(problems)
     return sorted(sites, key=lambda s: s.domain)
 
 
 def load_site(path: Path, problems: Problems) -> Site | None:
+    """One domain file; problems are reported under `problems.source`."""
     domain = path.name.rsplit(".", 1)[0]
     if path.suffix == ".yml":
         problems.add("", "domain files end in .yaml")
@@ -128,26 +137,26 @@ def load_site(path: Path, problems: Problems) -> Site | None:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        problems.add("", f"not valid YAML: {' '.join(str(err).split())}")
+        problems.add("", yaml_problem(err))
         return None
     if not isinstance(data, dict):
         problems.add("", "must be a mapping of fields (nodePort, replicas, ...)")
         return None
-    return parse_site(domain, str(path), data, problems)
+    return parse_site(domain, path, data, problems)
 
 
-def parse_site(domain: str, source: str, data: dict, problems: Problems) -> Site:
+def parse_site(domain: str, path: Path, data: dict, problems: Problems) -> Site:
     reader = Reader(data, problems)
     reader.reject_unknown(KNOWN_KEYS)
     port = reader.integer("nodePort", low=conventions.MASTER_FIRST_NODE_PORT,
                           high=conventions.MASTER_LAST_NODE_PORT)
-    site_dir = Path(source).with_name(domain)
+    site_dir = path.with_name(domain)
     config_dir = site_dir / "config"
     tomcat_dir = site_dir / "tomcat"
     _check_tomcat_overrides(tomcat_dir, problems)
     return Site(
         domain=domain,
-        source=source,
+        source=problems.source,
         master_node_port=port or 0,
         replicas=_replicas(reader.nested("replicas")),
         hosts=_hosts(reader),
@@ -213,24 +222,26 @@ def _hosts(reader: Reader) -> tuple[HostAlias, ...]:
 
 
 def _check_tomcat_overrides(tomcat_dir: Path, problems: Problems) -> None:
+    shown_dir = str(Path(problems.source).with_name(tomcat_dir.parent.name) / "tomcat")
     for path in _files_below(str(tomcat_dir)):
         relative = path.relative_to(tomcat_dir).as_posix()
+        shown = f"{shown_dir}/{relative}"
         per_app = relative.startswith("Catalina/localhost/") and relative.endswith(".xml")
         if relative not in TOMCAT_CONF_FILES and not per_app:
-            problems.for_source(str(path)).add(
+            problems.for_source(shown).add(
                 "", f"not a Tomcat conf file (allowed: {', '.join(sorted(TOMCAT_CONF_FILES))}, Catalina/localhost/*.xml)")
             continue
         if relative.endswith(".xml"):
             try:
                 ElementTree.parse(path)
             except ElementTree.ParseError as err:
-                problems.for_source(str(path)).add("", f"not well-formed XML: {err}")
+                problems.for_source(shown).add("", f"not well-formed XML: {err}")
 
 
-def _check_orphan_folders(folder: Path, problems: list[Problem]) -> None:
+def _check_orphan_folders(folder: Path, problems: list[Problem], shown) -> None:
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         if not (folder / f"{sub.name}.yaml").exists():
-            problems.append(Problem(str(sub), "", f"folder has no domain file {sub.name}.yaml beside it"))
+            problems.append(Problem(shown(sub), "", f"folder has no domain file {sub.name}.yaml beside it"))
 
 
 def _check_port_clashes(sites: list[Site], problems: list[Problem]) -> None:

@@ -78,7 +78,7 @@ def build_plan(settings: StackSettings, project_dir: Path, cd_git_id: str,
                docker_config: Callable[[str, str], Any] | None = None) -> StackPlan:
     """The plan of one stack. `docker_config(registry, username)` returns the pull
     secret's `.dockerconfigjson` (a Pulumi secret in the program, redacted in render)."""
-    sites = load_sites(project_dir / settings.domains_dir)
+    sites = load_sites(project_dir / settings.domains_dir, relative_to=project_dir)
     by_domain = {s.domain: s for s in sites}
     unknown = [d for d in settings.versions if d not in by_domain]
     raise_if_any([
@@ -134,4 +134,4 @@ def _override_problems(site: Site) -> list[Problem]:
     if not site.tomcat_dir or not override.is_file():
         return []
     reason = tomcat.access_log_problem(override.read_text(encoding="utf-8"))
-    return [Problem(str(override), "", reason)] if reason else []
+    return [Problem(site.source, "tomcat/server.xml", reason)] if reason else []

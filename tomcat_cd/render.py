@@ -17,8 +17,16 @@ BUILD_DIR = "build"
 CLUSTER_SCOPED = "_cluster"
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes repeated values out in full: manifests are read by people, not only parsers."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def to_yaml(obj: Any) -> str:
-    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+    return yaml.dump(obj, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True, width=1000)
 
 
 def object_path(obj: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ import yaml
 
 from tomcat_cd import conventions
 from tomcat_cd.errors import Problem, Problems, raise_if_any
-from tomcat_cd.fields import Reader, type_name
+from tomcat_cd.fields import Reader, type_name, yaml_problem
 
 # Docker tag characters; the whole tag must stay under 128 characters.
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -74,7 +74,7 @@ def parse_settings(stack: str, values: Mapping[str, Any], source: str,
                    decode_json: bool = False) -> StackSettings:
     """Validate the `tomcat-cd:` values of one stack (keys without the prefix)."""
     problems: list[Problem] = []
-    reader = Reader(values, Problems(source, problems), prefix="tomcat-cd", decode_json=decode_json)
+    reader = Reader(values, Problems(source, problems), prefix=f"{conventions.PROJECT}:", decode_json=decode_json)
     reader.reject_unknown(set(KNOWN_KEYS))
     environment = reader.string("environment", stack)
     if environment not in conventions.ENVIRONMENTS:
@@ -144,7 +144,7 @@ def load_stack_file(project_dir: Path, stack: str, versions: Mapping[str, str] |
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise_if_any([Problem(source, "", f"not valid YAML: {' '.join(str(err).split())}")])
+        raise_if_any([Problem(source, "", yaml_problem(err))])
     config = document.get("config", {}) if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise_if_any([Problem(source, "config", "must be a mapping of project:key values")])

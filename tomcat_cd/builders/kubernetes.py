@@ -89,7 +89,7 @@ def deployment(site: Site, environment: str, version: str, image: str,
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "selector": {"matchLabels": conventions.selector_labels(site.domain)},
             "template": {
-                "metadata": {"labels": metadata["labels"], "annotations": metadata["annotations"]},
+                "metadata": {"labels": dict(metadata["labels"]), "annotations": dict(metadata["annotations"])},
                 "spec": pod_spec,
             },
         },

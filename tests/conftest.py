@@ -1,0 +1,83 @@
+"""Shared fixtures: a scratch copy of the project, and helpers to run cdctl."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+GIT_ID = "abc1234"
+
+
+@pytest.fixture(autouse=True)
+def _fixed_git_id(monkeypatch):
+    # Image tags carry the CD repo's git id; tests pin it so expectations are exact.
+    monkeypatch.setenv("CD_GIT_ID", GIT_ID)
+
+
+@dataclass
+class Project:
+    root: Path
+
+    @property
+    def domains(self) -> Path:
+        return self.root / "domains"
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    def domain(self, name: str, text: str) -> Path:
+        return self.write(f"domains/{name}.yaml", text)
+
+    def stack(self, name: str, text: str) -> Path:
+        return self.write(f"Pulumi.{name}.yaml", text)
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    """A copy of the repository's project files and example domains."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("Pulumi.yaml", "Pulumi.master.yaml", "Pulumi.develop.yaml"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / "domains", root / "domains")
+    return Project(root)
+
+
+@pytest.fixture
+def empty_project(tmp_path) -> Project:
+    """A project with no domain files and a minimal develop stack."""
+    root = tmp_path / "empty"
+    (root / "domains").mkdir(parents=True)
+    (root / "Pulumi.yaml").write_text("name: tomcat-cd\nruntime: python\n")
+    proj = Project(root)
+    proj.stack("develop", "config:\n  tomcat-cd:harborHost: harbor.example.com\n")
+    return proj
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def cdctl(*args: str, cwd: Path | None = None) -> Result:
+    """Run cdctl in a subprocess, as a user would."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-m", "cdctl", *args], cwd=cwd or REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    return Result(proc.returncode, proc.stdout, proc.stderr)

@@ -1,0 +1,125 @@
+"""`cdctl check` and `cdctl render` as a user runs them: output, files and exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from conftest import GIT_ID, cdctl
+
+
+def test_check_accepts_the_example_domains():
+    result = cdctl("check")
+    assert result.code == 0, result.err
+    assert result.out.startswith("ok: 3 domain file(s) in ")
+
+
+def test_check_reports_every_problem_with_exit_2(project):
+    project.domain("a.gyyx.cn", "nodePort: 32001\nreplicas: {master: many}\n")
+    result = cdctl("--project-dir", str(project.root), "check")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "error: domains/a.gyyx.cn.yaml: replicas.master: must be an integer, got a string",
+        "error: domains/test.gyyx.cn.yaml: nodePort: 32001 is already used by domains/a.gyyx.cn.yaml",
+        "2 problem(s); nothing was written or changed",
+    ]
+
+
+def test_render_writes_one_object_per_file_and_a_build_context_per_site(tmp_path):
+    out = tmp_path / "out"
+    result = cdctl("render", "--stack", "develop", "--out", str(out))
+    assert result.code == 0, result.err
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert [f for f in files if f.startswith("k8s/")] == [
+        "k8s/_cluster/namespace-develop.yaml",
+        "k8s/develop/deployment-shop-gyyx-cn.yaml",
+        "k8s/develop/deployment-test-gyyx-cn.yaml",
+        "k8s/develop/service-shop-gyyx-cn.yaml",
+        "k8s/develop/service-test-gyyx-cn.yaml",
+    ]
+    assert {"build/test.gyyx.cn/Dockerfile", "build/test.gyyx.cn/config/hello.conf",
+            "build/test.gyyx.cn/tomcat/server.xml", "build/test.gyyx.cn/tomcat/context.xml",
+            "build/test.gyyx.cn/tomcat/logging.properties", "build/test.gyyx.cn/build.json"} <= set(files)
+    for path in out.joinpath("k8s").rglob("*.yaml"):
+        assert len(list(yaml.safe_load_all(path.read_text()))) == 1, path
+    build = json.loads((out / "build/test.gyyx.cn/build.json").read_text())
+    assert build == {"baseImage": "harbor.gyyx.cn/template/tomcat:9.0-jdk8",
+                     "image": f"harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1.2.0-develop-{GIT_ID}",
+                     "war": "/data/jks-cd-config/test.gyyx.cn/v1.2.0/ROOT.war"}
+    # The wars are Jenkins' to drop: render warns once per missing war and goes on.
+    warnings = [line for line in result.err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        'warning: Pulumi.develop.yaml: tomcat-cd:versions["shop.gyyx.cn"]: war not found: '
+        "/data/jks-cd-config/shop.gyyx.cn/v2.4.1/ROOT.war (render goes on; a deploy refuses it)",
+        'warning: Pulumi.develop.yaml: tomcat-cd:versions["test.gyyx.cn"]: war not found: '
+        "/data/jks-cd-config/test.gyyx.cn/v1.2.0/ROOT.war (render goes on; a deploy refuses it)",
+    ]
+
+
+def test_render_twice_gives_identical_files(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert cdctl("render", "--stack", "master", "--out", str(first)).code == 0
+    assert cdctl("render", "--stack", "master", "--out", str(second)).code == 0
+    read = lambda root: {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert read(first) == read(second)
+
+
+def test_version_override_acts_like_jenkins_version(tmp_path):
+    out = tmp_path / "out"
+    result = cdctl("render", "--stack", "master", "--out", str(out), "--version", "test.gyyx.cn=v1.3.0")
+    assert result.code == 0, result.err
+    deployment = yaml.safe_load((out / "k8s/master/deployment-test-gyyx-cn.yaml").read_text())
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == f"harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1.3.0-master-{GIT_ID}"
+
+
+def test_render_removes_files_of_sites_no_longer_deployed(project, tmp_path):
+    out = tmp_path / "out"
+    assert cdctl("--project-dir", str(project.root), "render", "--stack", "develop", "--out", str(out)).code == 0
+    project.stack("develop", """
+        config:
+          tomcat-cd:harborHost: harbor.gyyx.cn
+          tomcat-cd:versions: {test.gyyx.cn: v1.2.0}
+        """)
+    assert cdctl("--project-dir", str(project.root), "render", "--stack", "develop", "--out", str(out)).code == 0
+    assert not (out / "k8s/develop/deployment-shop-gyyx-cn.yaml").exists()
+    assert not (out / "build/shop.gyyx.cn").exists()
+
+
+def test_bad_input_writes_nothing(project, tmp_path):
+    out = tmp_path / "out"
+    project.domain("test.gyyx.cn", "nodePort: 32001\nhosts: ['10.0.0.300 db']\n")
+    result = cdctl("--project-dir", str(project.root), "render", "--stack", "develop", "--out", str(out))
+    assert result.code == 2
+    assert result.err.splitlines()[0] == (
+        "error: domains/test.gyyx.cn.yaml: hosts[0]: '10.0.0.300' is not an IP address (expected 'IP name [name...]')")
+    assert not out.exists()
+
+
+def test_unknown_environment_and_bad_version_argument_exit_2(project, tmp_path):
+    unknown = cdctl("--project-dir", str(project.root), "render", "--stack", "prod", "--out", str(tmp_path))
+    assert unknown.code == 2
+    assert unknown.err.splitlines()[0] == f"error: Pulumi.prod.yaml: no such stack file in {project.root} (stacks: develop, master)"
+    project.stack("staging", "config:\n  tomcat-cd:harborHost: h.example.com\n")
+    staging = cdctl("--project-dir", str(project.root), "render", "--stack", "staging", "--out", str(tmp_path))
+    assert staging.code == 2 and "unknown environment 'staging'" in staging.err
+    bad = cdctl("render", "--stack", "develop", "--out", str(tmp_path), "--version", "test.gyyx.cn")
+    assert bad.code == 2
+    assert bad.err.splitlines()[0] == ("error: command line: --version: must be DOMAIN=VERSION such as "
+                                       "test.gyyx.cn=v1.2.0, got 'test.gyyx.cn'")
+
+
+def test_help_explains_commands_and_exit_codes():
+    result = cdctl("--help")
+    assert result.code == 0
+    for text in ("render", "check", "exit codes: 0 ok, 1 failure, 2 bad input", "cdctl render --stack develop"):
+        assert text in result.out
+    assert "as Jenkins' VERSION" in cdctl("render", "--help").out
+    assert cdctl("frobnicate").code == 2
+
+
+def test_outside_a_checkout_says_where_to_point(tmp_path):
+    result = cdctl("check", cwd=tmp_path)
+    assert result.code == 2
+    assert "not inside a tomcat-cd checkout" in result.err

@@ -1,0 +1,138 @@
+"""The Pulumi program under Pulumi's mocks: what it registers, with which parents and options."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from pulumi_harness import Recorder, is_secret, k8s_objects, run_program
+from tomcat_cd.plan import build_plan
+from tomcat_cd.settings import load_stack_file, parse_settings
+
+from conftest import GIT_ID
+
+CONFIG = {
+    "harborHost": "harbor.gyyx.cn",
+    "harborUsername": "robot$tomcat-cd",
+    "harborPassword": "not-a-real-password",
+    "buildImages": False,
+}
+
+
+def stack_config(project, stack: str) -> dict:
+    """The stack file's values, as `pulumi config` would hand them to the program."""
+    import yaml
+    document = yaml.safe_load((project.root / f"Pulumi.{stack}.yaml").read_text())
+    values = {k.split(":", 1)[1]: v for k, v in document["config"].items()}
+    return {**values, **CONFIG}
+
+
+@pytest.mark.parametrize("stack", ["develop", "master"])
+def test_program_registers_exactly_what_render_writes(project, stack):
+    """Render and the program share one code path: same objects, field for field."""
+    config = stack_config(project, stack)
+    recorder = run_program(project.root, stack, config, secret_keys=("harborPassword",))
+    registered = k8s_objects(recorder)
+
+    file_values = {k: v for k, v in config.items() if k != "harborPassword"}
+    file_values["harborPassword"] = {"secure": "x"}
+    settings = parse_settings(stack, file_values, f"Pulumi.{stack}.yaml")
+    rendered = build_plan(settings, project.root, GIT_ID).objects()
+
+    def comparable(objs):
+        out = []
+        for obj in objs:
+            if obj["kind"] == "Secret":
+                obj = {**obj, "stringData": {".dockerconfigjson": "<compared separately>"}}
+            out.append(json.dumps(obj, sort_keys=True))
+        return sorted(out)
+
+    assert comparable(registered) == comparable(rendered)
+    kinds = sorted(o["kind"] for o in registered)
+    assert kinds.count("Deployment") == len(settings.versions) and kinds.count("Namespace") == 1
+
+
+def test_pull_secret_is_a_pulumi_secret_holding_the_robot_login(project):
+    recorder = run_program(project.root, "develop", stack_config(project, "develop"), secret_keys=("harborPassword",))
+    (secret,) = recorder.of_type("kubernetes:core/v1:Secret")
+    value = secret.inputs["stringData"]
+    assert is_secret(value), f"{secret.name}: stringData must reach the engine as a secret"
+    config = json.loads(value["value"][".dockerconfigjson"])
+    assert config["auths"]["harbor.gyyx.cn"]["username"] == "robot$tomcat-cd"
+    assert config["auths"]["harbor.gyyx.cn"]["password"] == "not-a-real-password"
+
+
+def test_sites_are_components_parenting_their_objects(project):
+    recorder = run_program(project.root, "master", stack_config(project, "master"), secret_keys=("harborPassword",))
+    sites = recorder.of_type("tomcat-cd:index:TomcatSite")
+    assert sorted(s.name for s in sites) == ["api-gyyx-cn", "shop-gyyx-cn", "test-gyyx-cn"]
+    deployments = sorted(r.name for r in recorder.of_type("kubernetes:apps/v1:Deployment"))
+    assert deployments == ["api-gyyx-cn-deployment", "shop-gyyx-cn-deployment", "test-gyyx-cn-deployment"]
+    assert [r.name for r in recorder.of_type("tomcat-cd:index:Environment")] == ["master"]
+
+
+def test_a_site_without_a_version_is_not_deployed(project):
+    config = stack_config(project, "develop")
+    config["versions"] = {"test.gyyx.cn": "v1.2.0"}
+    recorder = run_program(project.root, "develop", config, secret_keys=("harborPassword",))
+    assert [r.name for r in recorder.of_type("tomcat-cd:index:TomcatSite")] == ["test-gyyx-cn"]
+
+
+@pytest.mark.parametrize("breakage", ["bad domain file", "port clash", "unknown version domain", "missing war"])
+def test_bad_input_registers_nothing(project, tmp_path, breakage):
+    config = stack_config(project, "develop")
+    if breakage == "bad domain file":
+        project.domain("broken.gyyx.cn", "nodePort: 99999\n")
+    elif breakage == "port clash":
+        project.domain("clash.gyyx.cn", "nodePort: 32001\n")
+    elif breakage == "unknown version domain":
+        config["versions"] = {**config["versions"], "nosuch.gyyx.cn": "v1"}
+    else:
+        config.update(buildImages=True, warRoot=str(tmp_path / "no-wars"))
+    recorder = Recorder()
+    with pytest.raises(pulumi.RunError, match=r"problem\(s\) in the domain files or stack config; nothing was changed"):
+        run_program(project.root, "develop", config, secret_keys=("harborPassword",), recorder=recorder)
+    assert recorder.resources == []
+
+
+def test_image_build_context_is_staged_and_pushed_to_harbor(project, tmp_path, monkeypatch):
+    wars = tmp_path / "wars"
+    for domain, version in (("shop.gyyx.cn", "v2.4.1"), ("test.gyyx.cn", "v1.2.0")):
+        (wars / domain / version).mkdir(parents=True)
+        (wars / domain / version / "ROOT.war").write_bytes(b"PK\x03\x04 war of " + domain.encode())
+    monkeypatch.setenv("TOMCAT_CD_STATE_DIR", str(tmp_path / "state"))
+    config = {**stack_config(project, "develop"), "buildImages": True, "warRoot": str(wars)}
+    recorder = run_program(project.root, "develop", config, secret_keys=("harborPassword",))
+    images = {r.name: r.inputs for r in recorder.of_type("docker:index/image:Image")}
+    assert sorted(images) == ["shop-gyyx-cn-image", "test-gyyx-cn-image"]
+    test_image = images["test-gyyx-cn-image"]
+    assert test_image["imageName"] == f"harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1.2.0-develop-{GIT_ID}"
+    registry = test_image["registry"]
+    assert is_secret(registry), "the registry login (with its password) must stay a secret"
+    assert registry["value"] == {"server": "harbor.gyyx.cn", "username": "robot$tomcat-cd",
+                                 "password": "not-a-real-password"}
+    context = Path(test_image["build"]["context"])
+    assert context == tmp_path / "state" / "build" / "develop" / "test.gyyx.cn"
+    assert (context / "ROOT.war").read_bytes().endswith(b"test.gyyx.cn")
+    assert (context / "config" / "hello.conf").is_file() and (context / "tomcat" / "server.xml").is_file()
+    deployment = next(o for o in k8s_objects(recorder) if o["kind"] == "Deployment"
+                      and o["metadata"]["name"] == "test-gyyx-cn")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == test_image["imageName"]
+
+
+def test_production_namespace_is_protected(project, monkeypatch):
+    protected = []
+    original = pulumi.CustomResource.__init__
+
+    def spy(self, t, name, props=None, opts=None, *args, **kwargs):
+        if t == "kubernetes:core/v1:Namespace":
+            protected.append((name, bool(opts and opts.protect)))
+        return original(self, t, name, props, opts, *args, **kwargs)
+
+    monkeypatch.setattr(pulumi.CustomResource, "__init__", spy)
+    run_program(project.root, "master", stack_config(project, "master"), secret_keys=("harborPassword",))
+    run_program(project.root, "develop", stack_config(project, "develop"), secret_keys=("harborPassword",))
+    assert protected == [("master-namespace", True), ("develop-namespace", False)]

@@ -1,0 +1,99 @@
+"""Stack settings: defaults, the versions map, secrets, and the environment of a stack."""
+
+from __future__ import annotations
+
+import pytest
+
+from tomcat_cd.errors import ConfigError
+from tomcat_cd.settings import cd_git_id, load_stack_file, parse_settings
+
+
+def problems(stack: str, values: dict, decode_json: bool = False) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(stack, values, f"Pulumi.{stack}.yaml", decode_json=decode_json)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_repository_stacks_read_with_their_environment_and_defaults(project):
+    develop = load_stack_file(project.root, "develop")
+    master = load_stack_file(project.root, "master")
+    assert (develop.environment, develop.namespace, develop.protect_namespace) == ("develop", "develop", False)
+    assert (master.environment, master.namespace, master.protect_namespace) == ("master", "master", True)
+    assert develop.versions == {"shop.gyyx.cn": "v2.4.1", "test.gyyx.cn": "v1.2.0"}
+    assert master.war_root == "/data/jks-cd-config" and master.domains_dir == "domains"
+    assert master.build_images is True
+    assert master.pull_secret_name is None  # no robot account configured in the repository
+
+
+def test_structured_values_from_pulumi_arrive_as_json_text():
+    settings = parse_settings("develop", {
+        "harborHost": "harbor.example.com",
+        "versions": '{"a.example.com": "v1"}',
+        "buildImages": "false",
+        "protectNamespace": "true",
+    }, "Pulumi.develop.yaml", decode_json=True)
+    assert settings.versions == {"a.example.com": "v1"}
+    assert settings.build_images is False and settings.protect_namespace is True
+
+
+def test_unknown_stack_name_needs_an_explicit_environment():
+    assert problems("staging", {"harborHost": "h.example.com"}) == [
+        "Pulumi.staging.yaml: tomcat-cd:environment: unknown environment 'staging' for stack 'staging': "
+        "name the stack master or develop, or set tomcat-cd:environment"
+    ]
+    copy = parse_settings("develop-e2e", {"harborHost": "h.example.com", "environment": "develop"}, "x")
+    assert copy.environment == "develop" and copy.stack == "develop-e2e"
+
+
+@pytest.mark.parametrize("values,expected", [
+    ({}, "Pulumi.develop.yaml: tomcat-cd:harborHost: is required"),
+    ({"harborHost": "h.example.com", "harborPasword": "x"},
+     "Pulumi.develop.yaml: tomcat-cd:harborPasword: unknown key (known keys: baseImage, buildImages, domainsDir, "
+     "environment, harborHost, harborPassword, harborUsername, protectNamespace, versions, warRoot)"),
+    ({"harborHost": "h.example.com", "harborPassword": "plain"},
+     "Pulumi.develop.yaml: tomcat-cd:harborPassword: must be a secret: pulumi config set --secret harborPassword -s develop"),
+    ({"harborHost": "h.example.com", "versions": {"Not A Domain": "v1"}},
+     'Pulumi.develop.yaml: tomcat-cd:versions["Not A Domain"]: is not a domain such as test.gyyx.cn'),
+    ({"harborHost": "h.example.com", "versions": {"a.example.com": "v1 beta"}},
+     "Pulumi.develop.yaml: tomcat-cd:versions[\"a.example.com\"]: must be a version such as v1.2.0 "
+     "(letters, digits, . _ -), got 'v1 beta'"),
+    ({"harborHost": "h.example.com", "versions": {"a.example.com": 1.2}},
+     "Pulumi.develop.yaml: tomcat-cd:versions[\"a.example.com\"]: must be a version such as v1.2.0 "
+     "(letters, digits, . _ -), got a number"),
+    ({"harborHost": "h.example.com", "buildImages": "no"},
+     "Pulumi.develop.yaml: tomcat-cd:buildImages: must be true or false, got a string"),
+])
+def test_bad_stack_values(values, expected):
+    assert problems("develop", values) == [expected]
+
+
+def test_a_secret_from_the_stack_file_is_recognised_without_its_value(project):
+    project.stack("develop", """
+        config:
+          tomcat-cd:harborHost: harbor.example.com
+          tomcat-cd:harborUsername: robot$cd
+          tomcat-cd:harborPassword:
+            secure: AAABAJ0ciphertext
+        """)
+    settings = load_stack_file(project.root, "develop")
+    assert settings.harbor_password_set and settings.pull_secret_name == "harbor-pull"
+    assert "AAAB" not in repr(settings)
+
+
+def test_version_overrides_and_missing_stack_file(project):
+    settings = load_stack_file(project.root, "master", {"test.gyyx.cn": "v9.9.9"})
+    assert settings.versions["test.gyyx.cn"] == "v9.9.9"
+    assert settings.versions["api.gyyx.cn"] == "v3.0.2"
+    with pytest.raises(ConfigError, match=r"Pulumi.prod.yaml: no such stack file .* \(stacks: develop, master\)"):
+        load_stack_file(project.root, "prod")
+
+
+def test_cd_git_id_from_environment_or_git(monkeypatch, tmp_path):
+    monkeypatch.setenv("CD_GIT_ID", "0123456789abcdef")
+    assert cd_git_id(tmp_path) == "0123456"
+    monkeypatch.setenv("CD_GIT_ID", "nothex!")
+    with pytest.raises(ConfigError, match="CD_GIT_ID: must be a hex git id"):
+        cd_git_id(tmp_path)
+    monkeypatch.delenv("CD_GIT_ID")
+    with pytest.raises(ConfigError, match="not a git checkout with a commit: set CD_GIT_ID"):
+        cd_git_id(tmp_path)
