@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from cdctl import engine_commands
 from tomcat_cd import conventions
+from tomcat_cd.engine import EngineMissing
 from tomcat_cd.errors import EXIT_BAD_INPUT, ConfigError, Problem, raise_if_any
 from tomcat_cd.model import load_sites
 from tomcat_cd.plan import build_plan
@@ -26,6 +28,11 @@ examples:
   cdctl check                                   validate every domain file
   cdctl render --stack develop --out out/       write what the develop stack deploys
   cdctl render --stack master --out out/ --version test.gyyx.cn=v1.3.0
+  cdctl deploy test.gyyx.cn --version v1.3.0 --env develop --build-id 92 --yes
+  cdctl history test.gyyx.cn --env develop
+  cdctl rollback test.gyyx.cn --env develop --yes
+  cdctl delete test.gyyx.cn --env develop --yes
+  cdctl pulumi up -s develop                    the real Pulumi CLI, in local mode
 
 exit codes: 0 ok, 1 failure, 2 bad input (domain file, stack file, arguments)
 """
@@ -98,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--version", action="append", default=[], metavar="DOMAIN=VERSION",
                         help="deploy this version of a domain, as Jenkins' VERSION would (repeatable)")
     render.set_defaults(func=cmd_render)
+    engine_commands.add_commands(commands)
     return parser
 
 
@@ -115,6 +123,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
         print(f"{len(err.problems)} problem(s); nothing was written or changed", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except OSError as err:
+    except (OSError, EngineMissing) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -11,6 +11,28 @@ from components.k8s_object import register
 from tomcat_cd.plan import SitePlan
 
 
+SITE_TYPE = "tomcat-cd:index:TomcatSite"
+# The site's children, by part: their Pulumi types. Logical names are `<site>-<part>`.
+CHILD_TYPES = {
+    "image": "docker:index/image:Image",
+    "deployment": "kubernetes:apps/v1:Deployment",
+    "service": "kubernetes:core/v1:Service",
+}
+
+
+def child_name(site_name: str, part: str) -> str:
+    return f"{site_name}-{part}"
+
+
+def site_urns(stack: str, project: str, site_name: str, with_image: bool = True) -> list[str]:
+    """URNs of a site's component and its children, to target one site's update."""
+    prefix = f"urn:pulumi:{stack}::{project}::{SITE_TYPE}"
+    return [f"{prefix}::{site_name}"] + [
+        f"{prefix}${typ}::{child_name(site_name, part)}" for part, typ in CHILD_TYPES.items()
+        if with_image or part != "image"
+    ]
+
+
 @dataclass(frozen=True)
 class RegistryLogin:
     server: str
@@ -38,7 +60,7 @@ class TomcatSite(pulumi.ComponentResource):
     """The site's NodePort in this environment (Nginx balances over it on every node)."""
 
     def __init__(self, name: str, args: TomcatSiteArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("tomcat-cd:index:TomcatSite", name, None, opts)
+        super().__init__(SITE_TYPE, name, None, opts)
         plan = args.plan
         child = pulumi.ResourceOptions(parent=self)
         deployment_obj: dict[str, Any] = plan.deployment
@@ -49,9 +71,9 @@ class TomcatSite(pulumi.ComponentResource):
         else:
             self.image = pulumi.Output.from_input(plan.image)
         # The Deployment rolls pods over one at a time and never drops below the desired count.
-        register(f"{name}-deployment", deployment_obj, child)
+        register(child_name(name, "deployment"), deployment_obj, child)
         # Nginx in front balances over every node's NodePort for this site.
-        service = register(f"{name}-service", plan.service, child)
+        service = register(child_name(name, "service"), plan.service, child)
         port = plan.service["spec"]["ports"][0]["nodePort"]
         self.node_port = service.id.apply(lambda _: port)
         self.register_outputs({"image": self.image, "node_port": self.node_port})
@@ -62,7 +84,7 @@ class TomcatSite(pulumi.ComponentResource):
         if args.registry is None:
             raise ValueError("building an image needs a registry login")
         image = docker.Image(
-            f"{name}-image",
+            child_name(name, "image"),
             image_name=args.plan.image,
             build=docker.DockerBuildArgs(context=args.build_context_dir, platform="linux/amd64"),
             registry=docker.RegistryArgs(server=args.registry.server, username=args.registry.username,

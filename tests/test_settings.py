@@ -21,7 +21,8 @@ def test_repository_stacks_read_with_their_environment_and_defaults(project):
     assert (master.environment, master.namespace, master.protect_namespace) == ("master", "master", True)
     assert develop.versions == {"shop.gyyx.cn": "v2.4.1", "test.gyyx.cn": "v1.2.0"}
     assert master.war_root == "/data/jks-cd-config" and master.domains_dir == "domains"
-    assert master.build_images is True
+    # No cluster configured: objects are rendered to files and no image is built.
+    assert (master.target, master.build_images) == ("render", False)
     assert master.pull_secret_name is None  # no robot account configured in the repository
 
 
@@ -48,8 +49,11 @@ def test_unknown_stack_name_needs_an_explicit_environment():
 @pytest.mark.parametrize("values,expected", [
     ({}, "Pulumi.develop.yaml: tomcat-cd:harborHost: is required"),
     ({"harborHost": "h.example.com", "harborPasword": "x"},
-     "Pulumi.develop.yaml: tomcat-cd:harborPasword: unknown key (known keys: baseImage, buildImages, domainsDir, "
-     "environment, harborHost, harborPassword, harborUsername, protectNamespace, versions, warRoot)"),
+     "Pulumi.develop.yaml: tomcat-cd:harborPasword: unknown key (known keys: baseImage, buildImages, builds, domainsDir, "
+     "environment, harborHost, harborPassword, harborUsername, kubeconfig, protectNamespace, renderDir, target, "
+     "versions, warRoot)"),
+    ({"harborHost": "h.example.com", "target": "k8s"},
+     "Pulumi.develop.yaml: tomcat-cd:target: must be render or cluster, got 'k8s'"),
     ({"harborHost": "h.example.com", "harborPassword": "plain"},
      "Pulumi.develop.yaml: tomcat-cd:harborPassword: must be a secret: pulumi config set --secret harborPassword -s develop"),
     ({"harborHost": "h.example.com", "versions": {"Not A Domain": "v1"}},
@@ -59,7 +63,7 @@ def test_unknown_stack_name_needs_an_explicit_environment():
      "(letters, digits, . _ -), got 'v1 beta'"),
     ({"harborHost": "h.example.com", "versions": {"a.example.com": 1.2}},
      "Pulumi.develop.yaml: tomcat-cd:versions[\"a.example.com\"]: must be a version such as v1.2.0 "
-     "(letters, digits, . _ -), got a number"),
+     "(letters, digits, . _ -), got a number (set it with pulumi config set --path --type string)"),
     ({"harborHost": "h.example.com", "buildImages": "no"},
      "Pulumi.develop.yaml: tomcat-cd:buildImages: must be true or false, got a string"),
 ])
@@ -78,6 +82,17 @@ def test_a_secret_from_the_stack_file_is_recognised_without_its_value(project):
     settings = load_stack_file(project.root, "develop")
     assert settings.harbor_password_set and settings.pull_secret_name == "harbor-pull"
     assert "AAAB" not in repr(settings)
+
+
+@pytest.mark.parametrize("values,target,build", [
+    ({}, "render", False),
+    ({"target": "cluster"}, "cluster", True),
+    ({"kubeconfig": "/etc/kube/prod.conf"}, "cluster", True),
+    ({"target": "cluster", "buildImages": False}, "cluster", False),
+])
+def test_target_and_image_builds_follow_whether_a_cluster_is_configured(values, target, build):
+    settings = parse_settings("master", {"harborHost": "h.example.com", **values}, "Pulumi.master.yaml")
+    assert (settings.target, settings.build_images) == (target, build)
 
 
 def test_version_overrides_and_missing_stack_file(project):

@@ -99,8 +99,11 @@ def build_plan(settings: StackSettings, project_dir: Path, cd_git_id: str,
 
 
 def site_plan(site: Site, version: str, settings: StackSettings, cd_git_id: str) -> SitePlan:
+    """`cd_git_id` names the image unless the stack records the build that deployed the site."""
     environment = settings.environment
-    image = conventions.image_ref(settings.harbor_host, site.domain, version, environment, cd_git_id)
+    build = settings.builds.get(site.domain)
+    git_id = build.git_id if build else cd_git_id
+    image = conventions.image_ref(settings.harbor_host, site.domain, version, environment, git_id)
     return SitePlan(
         site=site,
         version=version,

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.environment import Environment, EnvironmentArgs
 from components.tomcat_site import RegistryLogin, TomcatSite, TomcatSiteArgs
@@ -52,10 +53,23 @@ def load_plan(project_dir: Path = PROJECT_DIR) -> StackPlan:
         raise pulumi.RunError(f"{len(err.problems)} problem(s) in the domain files or stack config; nothing was changed") from None
 
 
+def kubernetes_provider(settings: StackSettings, project_dir: Path) -> k8s.Provider:
+    """Render mode writes every object as YAML and needs no cluster; cluster mode applies them."""
+    if settings.target == "render":
+        folder = Path(settings.render_dir or project_dir / ".state" / "manifests" / settings.stack)
+        if not folder.is_absolute():
+            folder = project_dir / folder
+        # kubeconfig="" keeps an ambient KUBECONFIG out: render mode refuses any cluster setting.
+        return k8s.Provider("render", render_yaml_to_directory=str(folder), kubeconfig="")
+    return k8s.Provider("cluster", kubeconfig=settings.kubeconfig)
+
+
 def deploy(plan: StackPlan, project_dir: Path = PROJECT_DIR) -> dict[str, TomcatSite]:
     settings = plan.settings
+    with_provider = pulumi.ResourceOptions(providers=[kubernetes_provider(settings, project_dir)])
     environment = Environment(settings.environment, EnvironmentArgs(
-        namespace=plan.namespace, pull_secret=plan.pull_secret, protect=settings.protect_namespace))
+        namespace=plan.namespace, pull_secret=plan.pull_secret, protect=settings.protect_namespace),
+        with_provider)
     registry = _registry_login(settings) if settings.build_images else None
     sites = {}
     for site in plan.sites:
@@ -64,7 +78,7 @@ def deploy(plan: StackPlan, project_dir: Path = PROJECT_DIR) -> dict[str, Tomcat
             context_dir = _stage_build_context(site, settings, project_dir)
         sites[site.domain] = TomcatSite(site.site.name, TomcatSiteArgs(
             plan=site, build_context_dir=context_dir, registry=registry),
-            pulumi.ResourceOptions(depends_on=environment.children))
+            pulumi.ResourceOptions.merge(with_provider, pulumi.ResourceOptions(depends_on=environment.children)))
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", environment.namespace_name)
     pulumi.export("sites", {domain: {"image": s.image, "nodePort": s.node_port} for domain, s in sites.items()})

@@ -25,13 +25,31 @@ VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 GIT_ID = re.compile(r"^[0-9a-f]{7,40}$")
 HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
+# `pulumi config set --path` stores 1.10 as a number unless told otherwise.
+STRING_HINT = " (set it with pulumi config set --path --type string)"
+
 # Keys whose values are Pulumi secrets; they are never read into StackSettings.
 SECRET_KEYS = frozenset({"harborPassword"})
 
 KNOWN_KEYS = frozenset({
     "environment", "harborHost", "harborUsername", "baseImage", "warRoot", "domainsDir",
-    "buildImages", "protectNamespace", "versions",
+    "buildImages", "protectNamespace", "versions", "builds", "target", "kubeconfig", "renderDir",
 }) | SECRET_KEYS
+
+# Where Kubernetes objects go: written as files (no cluster needed) or applied to a cluster.
+TARGETS = ("render", "cluster")
+
+
+@dataclass(frozen=True)
+class Build:
+    """The record of one deploy of one domain."""
+
+    build_id: str
+    git_id: str
+    by: str = ""
+
+    def to_config(self) -> dict[str, str]:
+        return {k: v for k, v in {"buildId": self.build_id, "gitId": self.git_id, "by": self.by}.items() if v}
 
 
 @dataclass(frozen=True)
@@ -54,12 +72,22 @@ class StackSettings:
     """Where Jenkins keeps `<domain>/<version>/ROOT.war`."""
     domains_dir: str = "domains"
     """Folder of domain files, relative to the project."""
+    target: str = "render"
+    """`cluster` applies to a cluster; `render` (the default unless `kubeconfig` is set) has
+    the Kubernetes provider write each object as YAML under `render_dir`."""
+    kubeconfig: str | None = None
+    """Kubeconfig path of the cluster; unset, cluster mode uses the ambient one (KUBECONFIG)."""
+    render_dir: str | None = None
+    """Folder of rendered manifests; defaults to `.state/manifests/<stack>` in the project."""
     build_images: bool = True
-    """Build and push images with pulumi-docker; false reuses tags Jenkins built."""
+    """Build and push images with pulumi-docker; defaults to true for a cluster, false for render."""
     protect_namespace: bool = False
     """Protect the namespace from deletion; defaults to true for production."""
     versions: dict[str, str] = field(default_factory=dict)
     """Deployed version per domain; a domain absent here is not deployed."""
+    builds: dict[str, "Build"] = field(default_factory=dict)
+    """What built each domain's deployed version (written by `cdctl deploy`); its git id
+    names the image tag, so a later commit of this repository never retags a running site."""
 
     @property
     def namespace(self) -> str:
@@ -86,6 +114,10 @@ def parse_settings(stack: str, values: Mapping[str, Any], source: str,
         if value is not None and not is_secret_marker(value):
             reader.problems.add(f"tomcat-cd:{key}",
                                 f"must be a secret: pulumi config set --secret {key} -s {stack}")
+    kubeconfig = reader.string("kubeconfig", None)
+    target = reader.string("target", "cluster" if kubeconfig else "render")
+    if target not in TARGETS:
+        reader.problems.add("tomcat-cd:target", f"must be render or cluster, got {target!r}")
     settings = StackSettings(
         stack=stack,
         environment=environment,
@@ -95,9 +127,13 @@ def parse_settings(stack: str, values: Mapping[str, Any], source: str,
         base_image=reader.string("baseImage", StackSettings.base_image),
         war_root=reader.string("warRoot", StackSettings.war_root),
         domains_dir=reader.string("domainsDir", StackSettings.domains_dir),
-        build_images=reader.boolean("buildImages", True),
+        target=target,
+        kubeconfig=kubeconfig,
+        render_dir=reader.string("renderDir", None),
+        build_images=reader.boolean("buildImages", target == "cluster"),
         protect_namespace=reader.boolean("protectNamespace", environment == conventions.PRODUCTION),
         versions=_versions(reader),
+        builds=_builds(reader),
     )
     raise_if_any(problems)
     return settings
@@ -119,10 +155,29 @@ def _versions(reader: Reader) -> dict[str, str]:
         if not isinstance(domain, str) or not conventions.is_valid_domain(domain):
             reader.problems.add(field_name, "is not a domain such as test.gyyx.cn")
         elif not isinstance(version, str) or not VERSION.match(version):
-            shown = repr(version) if isinstance(version, str) else type_name(version)
+            shown = repr(version) if isinstance(version, str) else type_name(version) + STRING_HINT
             reader.problems.add(field_name, f"must be a version such as v1.2.0 (letters, digits, . _ -), got {shown}")
         else:
             result[domain] = version
+    return dict(sorted(result.items()))
+
+
+def _builds(reader: Reader) -> dict[str, Build]:
+    result = {}
+    for domain, record in (reader.mapping("builds") or {}).items():
+        entry = Reader(record if isinstance(record, Mapping) else {}, reader.problems,
+                       f'tomcat-cd:builds["{domain}"].')
+        if not isinstance(record, Mapping):
+            reader.problems.add(f'tomcat-cd:builds["{domain}"]', "must be a mapping of buildId, gitId, by")
+            continue
+        entry.reject_unknown({"buildId", "gitId", "by"})
+        if isinstance(record.get("buildId"), int) and not isinstance(record.get("buildId"), bool):
+            record = {**record, "buildId": str(record["buildId"])}  # a Jenkins build number
+            entry = Reader(record, reader.problems, entry.prefix)
+        build = Build(entry.string("buildId", ""), entry.string("gitId", pattern=GIT_ID, what="a hex git id"),
+                      entry.string("by", ""))
+        if isinstance(domain, str) and build.git_id and GIT_ID.match(build.git_id):
+            result[domain] = build
     return dict(sorted(result.items()))
 
 
@@ -135,7 +190,8 @@ def load_stack_file(project_dir: Path, stack: str, versions: Mapping[str, str] |
     """Settings of a stack from its `Pulumi.<stack>.yaml`, as `cdctl` reads them.
 
     `versions` overrides entries of the versions map (Jenkins' VERSION parameter)
-    and `domains_dir` the domainsDir key; both are validated like the file itself."""
+    (and forgets the build that deployed the old one) and `domains_dir` the domainsDir
+    key; both are validated like the file itself."""
     path = stack_file(project_dir, stack)
     source = path.name
     if not path.is_file():
@@ -154,6 +210,10 @@ def load_stack_file(project_dir: Path, stack: str, versions: Mapping[str, str] |
     if versions:
         current = values.get("versions")
         values["versions"] = {**(current if isinstance(current, Mapping) else {}), **versions}
+        # A new version is a new build: its image is tagged with this checkout's git id.
+        builds = values.get("builds")
+        if isinstance(builds, Mapping):
+            values["builds"] = {d: b for d, b in builds.items() if d not in versions}
     if domains_dir is not None:
         values["domainsDir"] = domains_dir
     return parse_settings(stack, values, source)

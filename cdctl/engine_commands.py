@@ -1,0 +1,189 @@
+"""cdctl commands that run the Pulumi engine: deploy, delete, history, rollback, pulumi, env."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from tomcat_cd import conventions
+from tomcat_cd.deploy import Cancelled, Deployer, StepFailed, checked_settings, who
+from tomcat_cd.engine import engine_env, pulumi_command
+from tomcat_cd.errors import EXIT_BAD_INPUT, Problem, raise_if_any
+from tomcat_cd.history import DomainRecord, domain_history, rollback_target
+from tomcat_cd.settings import VERSION, Build, StackSettings, cd_git_id
+
+ENGINE_FAILED = 1
+
+
+def _deployer(args: argparse.Namespace, project_dir: Path) -> Deployer:
+    return Deployer(project_dir, args.env)
+
+
+def _confirm(args: argparse.Namespace):
+    """None when no question is needed; else a function asking at the terminal."""
+    if args.yes:
+        return None
+    if not sys.stdin.isatty():
+        raise_if_any([Problem("command line", "--yes", "is needed when not at a terminal (Jenkins passes it)")])
+    return lambda: input("Apply this change? [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _run_change(args, project_dir: Path, settings: StackSettings, domain: str, version: str | None,
+                build: Build | None, message: str) -> int:
+    deployer = _deployer(args, project_dir)
+    try:
+        update = deployer.change_site(domain, version, build, message, _confirm(args), settings.build_images)
+    except Cancelled:
+        print("cancelled: nothing was changed")
+        return 0
+    except StepFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        print(f"the previous state of {args.env} is unchanged: the site keeps serving the version it had",
+              file=sys.stderr)
+        return ENGINE_FAILED
+    print(f"done: {message} (update {update} of stack {args.env})")
+    return 0
+
+
+def _check_domain_version(domain: str, version: str | None) -> None:
+    problems = []
+    if not conventions.is_valid_domain(domain):
+        problems.append(Problem("command line", "DOMAIN", f"must be a domain such as test.gyyx.cn, got {domain!r}"))
+    if version is not None and not VERSION.match(version):
+        problems.append(Problem("command line", "--version", f"must be a version such as v1.2.0, got {version!r}"))
+    raise_if_any(problems)
+
+
+def cmd_deploy(args: argparse.Namespace, project_dir: Path) -> int:
+    _check_domain_version(args.domain, args.version)
+    settings = checked_settings(project_dir, args.env, args.domain, args.version)
+    build = Build(args.build_id or os.environ.get("BUILD_NUMBER", ""), cd_git_id(project_dir), who())
+    message = f"deploy {args.domain} {args.version} build {build.build_id or '-'} git {build.git_id} by {build.by}"
+    return _run_change(args, project_dir, settings, args.domain, args.version, build, message)
+
+
+def cmd_delete(args: argparse.Namespace, project_dir: Path) -> int:
+    _check_domain_version(args.domain, None)
+    settings = checked_settings(project_dir, args.env, args.domain, None)
+    if args.domain not in settings.versions:
+        raise_if_any([Problem(f"Pulumi.{args.env}.yaml", f'tomcat-cd:versions["{args.domain}"]',
+                              f"{args.domain} is not deployed in {args.env}")])
+    return _run_change(args, project_dir, settings, args.domain, None, None, f"delete {args.domain} by {who()}")
+
+
+def _records(args: argparse.Namespace, project_dir: Path) -> list[DomainRecord]:
+    _check_domain_version(args.domain, None)
+    stack = _deployer(args, project_dir).existing_stack()
+    return domain_history(stack.history(), args.domain)
+
+
+def cmd_history(args: argparse.Namespace, project_dir: Path) -> int:
+    records = _records(args, project_dir)
+    if args.json:
+        print(json.dumps([r.as_json() for r in records], indent=2))
+        return 0
+    if not records:
+        print(f"{args.domain} has never been deployed in {args.env}")
+        return 0
+    print(f"{'update':>6}  {'time (UTC)':<19}  {'version':<12} {'build':<8} {'git':<8} {'result':<11} by")
+    for r in records:
+        when = r.time.strftime("%Y-%m-%d %H:%M:%S") if r.time else "-"
+        print(f"{r.update:>6}  {when:<19}  {r.version or '(deleted)':<12} {r.build_id or '-':<8} "
+              f"{r.git_id or '-':<8} {r.result:<11} {r.by}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace, project_dir: Path) -> int:
+    records = _records(args, project_dir)
+    target = rollback_target(records, args.domain, args.to, args.steps)
+    settings = checked_settings(project_dir, args.env, args.domain, target.version)
+    build = Build(target.build_id, target.git_id or cd_git_id(project_dir), who())
+    message = (f"rollback {args.domain} to {target.version} build {build.build_id or '-'} git {build.git_id} "
+               f"(as deployed by update {target.update}) by {build.by}")
+    return _run_change(args, project_dir, settings, args.domain, target.version, build, message)
+
+
+def _stack_argument(argv: list[str]) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg in ("-s", "--stack") and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--stack="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def cmd_pulumi(args: argparse.Namespace, project_dir: Path) -> int:
+    env = engine_env(project_dir)
+    pulumi = pulumi_command(project_dir)
+    stack = _stack_argument(args.pulumi_args)
+    if stack and (project_dir / f"Pulumi.{stack}.yaml").exists() and args.pulumi_args[:1] != ["stack"]:
+        # A stack with a file in the project is created in the backend on first use.
+        subprocess.run([pulumi, "stack", "select", "--create", stack], cwd=project_dir, env=env,
+                       check=True, capture_output=True)
+    return subprocess.run([pulumi, *args.pulumi_args], cwd=project_dir, env=env).returncode
+
+
+def cmd_env(args: argparse.Namespace, project_dir: Path) -> int:
+    env = engine_env(project_dir, base={"PATH": os.environ.get("PATH", "")})
+    for key in sorted(env):
+        print(f"export {key}={shlex.quote(env[key])}")
+    return 0
+
+
+def add_commands(commands) -> None:
+    def environment(parser):
+        parser.add_argument("--env", required=True, choices=conventions.ENVIRONMENTS,
+                            help="the environment, i.e. the stack (Jenkins' BRANCH)")
+
+    deploy = commands.add_parser(
+        "deploy", help="deploy one version of one domain to an environment",
+        description="Check the domain file and the war, record the version and build in the stack config, "
+                    "show the preview, then update only this site's resources.")
+    deploy.add_argument("domain", metavar="DOMAIN")
+    deploy.add_argument("--version", required=True, help="the developers' version, e.g. v1.2.0 (Jenkins' VERSION)")
+    environment(deploy)
+    deploy.add_argument("--build-id", help="the Jenkins build number (default: $BUILD_NUMBER)")
+    deploy.add_argument("--yes", action="store_true", help="apply without asking (needed when not at a terminal)")
+    deploy.set_defaults(func=cmd_deploy)
+
+    delete = commands.add_parser("delete", help="remove a domain from an environment (Jenkins' TYPE=delete)")
+    delete.add_argument("domain", metavar="DOMAIN")
+    environment(delete)
+    delete.add_argument("--yes", action="store_true", help="apply without asking")
+    delete.set_defaults(func=cmd_delete)
+
+    history = commands.add_parser("history", help="the versions a domain had in an environment, newest first")
+    history.add_argument("domain", metavar="DOMAIN")
+    environment(history)
+    history.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    history.set_defaults(func=cmd_history)
+
+    rollback = commands.add_parser(
+        "rollback", help="re-apply the version a domain had before, as a new update",
+        description="Re-apply, from the stack's update history, the version (and image) the domain had "
+                    "before the running one, or the one named with --to.")
+    rollback.add_argument("domain", metavar="DOMAIN")
+    environment(rollback)
+    target = rollback.add_mutually_exclusive_group()
+    target.add_argument("--to", metavar="VERSION", help="the earlier version to bring back")
+    target.add_argument("--steps", type=int, default=1, help="how many versions back (default 1)")
+    rollback.add_argument("--yes", action="store_true", help="apply without asking")
+    rollback.set_defaults(func=cmd_rollback)
+
+    pulumi = commands.add_parser(
+        "pulumi", help="run this project's Pulumi CLI in local mode (e.g. cdctl pulumi up -s develop)",
+        description="Run the Pulumi CLI built by scripts/install-pulumi with this project's environment: "
+                    "a file backend in .state/pulumi unless PULUMI_BACKEND_URL is set. A stack with a "
+                    "Pulumi.<stack>.yaml here is created in the backend on first use.")
+    pulumi.add_argument("pulumi_args", nargs=argparse.REMAINDER, metavar="ARGS")
+    pulumi.set_defaults(func=cmd_pulumi)
+
+    env = commands.add_parser("env", help="print the shell exports that make plain `pulumi` run in local mode",
+                              description='Use as: eval "$(cdctl env)"')
+    env.set_defaults(func=cmd_env)
+

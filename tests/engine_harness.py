@@ -1,0 +1,89 @@
+"""A scratch copy of the project driven by the real Pulumi engine (scripts/install-pulumi)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT_FILES = ("Pulumi.yaml", "Pulumi.develop.yaml", "Pulumi.master.yaml", "__main__.py",
+                 "tomcat_cd", "components", "cdctl", "domains", "scripts", "tools")
+
+
+def engine_installed() -> bool:
+    out = subprocess.run([str(REPO / "scripts/install-pulumi"), "--print-path"], capture_output=True, text=True)
+    return (Path(out.stdout.strip()) / "pulumi").exists()
+
+
+def require_engine() -> None:
+    if not engine_installed():
+        reason = "the Pulumi CLI is not installed: run scripts/install-pulumi"
+        if os.environ.get("TOMCAT_CD_REQUIRE_CHECKERS"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@dataclass
+class EngineProject:
+    root: Path
+    wars: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_") and k != "KUBECONFIG"}
+        env.update(PYTHONPATH=str(self.root), **extra)
+        return env
+
+    def cdctl(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cdctl", "--project-dir", str(self.root), *args],
+                              cwd=self.root, env=self.env(**extra), capture_output=True, text=True, timeout=600)
+
+    def pulumi(self, *args: str) -> subprocess.CompletedProcess:
+        return self.cdctl("pulumi", *args)
+
+    def add_war(self, domain: str, version: str) -> Path:
+        war = self.wars / domain / version / "ROOT.war"
+        war.parent.mkdir(parents=True, exist_ok=True)
+        war.write_bytes(b"PK\x03\x04" + f"{domain} {version}".encode())
+        return war
+
+    def stack_config(self, stack: str) -> dict:
+        return yaml.safe_load((self.root / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+    def manifests(self, stack: str) -> dict[tuple[str, str], dict]:
+        """The objects the Kubernetes provider rendered, by (kind, name)."""
+        objects = {}
+        for path in (self.root / ".state" / "manifests" / stack).rglob("*.yaml"):
+            for obj in yaml.safe_load_all(path.read_text()):
+                if obj:
+                    objects[(obj["kind"], obj["metadata"]["name"])] = obj
+        return objects
+
+
+def make_engine_project(tmp: Path) -> EngineProject:
+    root = tmp / "project"
+    root.mkdir()
+    for name in PROJECT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, root / name)
+    (root / ".venv").symlink_to(REPO / ".venv")
+    wars = tmp / "wars"
+    for stack in ("develop", "master"):
+        path = root / f"Pulumi.{stack}.yaml"
+        document = yaml.safe_load(path.read_text())
+        document["config"]["tomcat-cd:warRoot"] = str(wars)
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "cd config"],
+                   cwd=root, check=True)
+    return EngineProject(root, wars)

@@ -1,0 +1,192 @@
+"""Deploy, delete and roll back one domain through Pulumi's Automation API.
+
+One deploy is: check everything (nothing changes if a check fails), take the
+environment's lock, record the version and build in the stack config, preview,
+then update only that site's resources. A failed step restores the config it
+changed and names itself.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from pulumi import automation as auto
+
+from components.tomcat_site import site_urns
+from tomcat_cd import conventions
+from tomcat_cd.engine import engine_env, engine_paths, pulumi_command
+from tomcat_cd.errors import Problem, raise_if_any
+from tomcat_cd.history import chronological
+from tomcat_cd.plan import build_plan
+from tomcat_cd.settings import Build, StackSettings, cd_git_id, load_stack_file
+
+LOCK_RETRIES = 30
+
+
+class Cancelled(Exception):
+    """The person at the terminal said no after the preview."""
+
+
+class StepFailed(Exception):
+    """A deploy step failed after the checks passed; the message names the step."""
+
+    def __init__(self, step: str, detail: str):
+        self.step = step
+        super().__init__(f"step '{step}' failed: {detail}")
+
+
+def _last_error_line(err: Exception) -> str:
+    text = getattr(err, "stderr", "") or str(err)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    return (errors or lines or ["unknown error"])[-1]
+
+
+@dataclass
+class Deployer:
+    """Drives one stack of one checkout; `out` receives every progress line."""
+
+    project_dir: Path
+    stack_name: str
+    out: Callable[[str], None] = print
+    color: str = field(default_factory=lambda: "always" if sys.stdout.isatty() else "never")
+
+    def _workspace_options(self) -> auto.LocalWorkspaceOptions:
+        env = engine_env(self.project_dir)
+        bin_dir, _ = engine_paths(self.project_dir)
+        return auto.LocalWorkspaceOptions(
+            work_dir=str(self.project_dir), pulumi_home=env["PULUMI_HOME"], env_vars=env,
+            pulumi_command=auto.PulumiCommand(root=str(bin_dir.parent), skip_version_check=True))
+
+    def stack(self) -> auto.Stack:
+        return auto.create_or_select_stack(self.stack_name, work_dir=str(self.project_dir),
+                                           opts=self._workspace_options())
+
+    def existing_stack(self) -> auto.Stack:
+        try:
+            return auto.select_stack(self.stack_name, work_dir=str(self.project_dir), opts=self._workspace_options())
+        except auto.StackNotFoundError:
+            raise_if_any([Problem(f"stack {self.stack_name}", "", "has no update history yet (never deployed)")])
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """One change per environment at a time, across processes of this checkout.
+
+        Pulumi's own stack lock guards the state, but not the stack config file that
+        a deploy edits before its update: without this, two deploys could lose one."""
+        folder = self.project_dir / ".state" / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{self.stack_name}.lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.out(f"waiting: another cdctl is changing stack {self.stack_name} ...")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
+    def _config_map(self, stack: auto.Stack, key: str, config: auto.ConfigMap | None = None) -> dict:
+        value = (config if config is not None else stack.get_all_config()).get(f"{conventions.PROJECT}:{key}")
+        return json.loads(value.value) if value and value.value else {}
+
+    def change_site(self, domain: str, version: str | None, build: Build | None, message: str,
+                    confirm: Callable[[], bool] | None = None, build_images: bool = False) -> int:
+        """Set (or remove, with version None) the domain's version and build, then update
+        that site only; returns the update's number. Restores the stack config if any
+        step fails or is cancelled."""
+        with self.lock():
+            stack = self._step("select stack", self.stack)
+            before = (self._config_map(stack, "versions").get(domain), self._config_map(stack, "builds").get(domain))
+            after = (version, build.to_config() if build and version else None)
+            self._step("set config", lambda: self._set_site(stack, domain, *after))
+            try:
+                targets = self._targets(stack, domain, version is not None, build_images)
+                self._step("preview", lambda: stack.preview(target=targets, diff=True, color=self.color,
+                                                            on_output=self.out, message=message))
+                if confirm is not None and not confirm():
+                    raise Cancelled()
+                self._step("update", lambda: self._up(stack, targets, message))
+                return chronological(stack.history())[-1][0]
+            except BaseException:
+                self._set_site(stack, domain, *before)
+                self.out(f"restored the stack config of {self.stack_name}")
+                raise
+
+    def _set_site(self, stack: auto.Stack, domain: str, version: str | None, build: dict | None) -> None:
+        """Write one domain's entries of the versions and builds maps (None removes them)."""
+        config = stack.get_all_config()
+        for key, value in (("versions", version), ("builds", build)):
+            entry = f'{conventions.PROJECT}:{key}["{domain}"]'
+            if domain in self._config_map(stack, key, config):
+                self._pulumi("config", "rm", "--path", entry)
+            if isinstance(value, str):
+                self._pulumi("config", "set", "--path", "--type", "string", entry, value=value)
+            elif value:
+                for field_name, field_value in value.items():
+                    self._pulumi("config", "set", "--path", "--type", "string", f"{entry}.{field_name}",
+                                 value=field_value)
+
+    def _pulumi(self, *args: str, value: str | None = None) -> None:
+        """Run the CLI directly: the Automation API cannot keep a value like 1.10 a string."""
+        tail = ["--", value] if value is not None else []
+        done = subprocess.run([pulumi_command(self.project_dir), *args, "--stack", self.stack_name, *tail],
+                              cwd=self.project_dir, env=engine_env(self.project_dir), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise StepFailed("set config", _last_error_line(RuntimeError(done.stderr or done.stdout)))
+
+    def _targets(self, stack: auto.Stack, domain: str, deployed: bool, build_images: bool) -> list[str] | None:
+        """The site's URNs that exist now or will after the update, or None (a full
+        update) while the environment itself does not exist yet."""
+        deployment = stack.export_stack().deployment or {}
+        resources = deployment.get("resources", [])
+        if not any(r.get("type") == "tomcat-cd:index:Environment" for r in resources):
+            self.out(f"first update of stack {self.stack_name}: updating everything")
+            return None
+        project = stack.workspace.project_settings().name
+        name = conventions.k8s_name(domain)
+        existing = {r.get("urn") for r in resources}
+        planned = set(site_urns(self.stack_name, project, name, build_images)) if deployed else set()
+        return [urn for urn in site_urns(self.stack_name, project, name) if urn in existing or urn in planned]
+
+    def _up(self, stack: auto.Stack, targets: list[str] | None, message: str) -> auto.UpResult:
+        for attempt in range(LOCK_RETRIES):
+            try:
+                return stack.up(target=targets, color=self.color, on_output=self.out, message=message)
+            except auto.ConcurrentUpdateError:
+                self.out(f"stack {self.stack_name} is locked by another update; retrying ({attempt + 1}/{LOCK_RETRIES})")
+                time.sleep(2)
+        raise StepFailed("update", f"stack {self.stack_name} stayed locked")
+
+    def _step(self, name: str, action):
+        try:
+            return action()
+        except (StepFailed, auto.errors.CommandError) as err:
+            if isinstance(err, StepFailed):
+                raise
+            raise StepFailed(name, _last_error_line(err)) from err
+
+
+def checked_settings(project_dir: Path, stack: str, domain: str, version: str | None) -> StackSettings:
+    """Everything a deploy needs, checked before anything changes (ConfigError: exit 2)."""
+    overrides = {domain: version} if version is not None else None
+    settings = load_stack_file(project_dir, stack, overrides)
+    plan = build_plan(settings, project_dir, cd_git_id(project_dir))
+    if version is not None:
+        site = next(s for s in plan.sites if s.domain == domain)
+        if not site.build.war_present():
+            raise_if_any([Problem(f"Pulumi.{stack}.yaml", f'tomcat-cd:versions["{domain}"]',
+                                  f"war not found: {site.build.war_source}")])
+    return settings
+
+
+def who() -> str:
+    return os.environ.get("BUILD_USER_ID") or os.environ.get("USER") or getpass.getuser()
