@@ -36,7 +36,9 @@ class EngineProject:
     wars: Path
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_") and k != "KUBECONFIG"}
+        # The CD git id comes from the scratch checkout unless a test names one.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("PULUMI_") and k not in ("KUBECONFIG", "CD_GIT_ID")}
         env.update(PYTHONPATH=str(self.root), **extra)
         return env
 

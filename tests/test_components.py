@@ -136,3 +136,28 @@ def test_production_namespace_is_protected(project, monkeypatch):
     run_program(project.root, "master", stack_config(project, "master"), secret_keys=("harborPassword",))
     run_program(project.root, "develop", stack_config(project, "develop"), secret_keys=("harborPassword",))
     assert protected == [("master-namespace", True), ("develop-namespace", False)]
+
+
+def test_render_mode_by_default_and_cluster_mode_when_configured(project):
+    recorder = run_program(project.root, "develop", stack_config(project, "develop"), secret_keys=("harborPassword",))
+    (provider,) = recorder.of_type("pulumi:providers:kubernetes")
+    assert provider.name == "render"
+    assert provider.inputs["renderYamlToDirectory"] == str(project.root / ".state/manifests/develop")
+    assert provider.inputs["kubeconfig"] == ""  # an ambient KUBECONFIG must not reach render mode
+    config = {**stack_config(project, "develop"), "kubeconfig": "/etc/kube/test.conf"}
+    recorder = run_program(project.root, "develop", config, secret_keys=("harborPassword",))
+    (provider,) = recorder.of_type("pulumi:providers:kubernetes")
+    assert provider.name == "cluster" and provider.inputs["kubeconfig"] == "/etc/kube/test.conf"
+    assert "renderYamlToDirectory" not in provider.inputs
+
+
+def test_a_cluster_secret_behind_an_empty_passphrase_is_refused(project, monkeypatch):
+    config = {**stack_config(project, "develop"), "target": "cluster"}
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
+    recorder = Recorder()
+    with pytest.raises(pulumi.RunError):
+        run_program(project.root, "develop", config, secret_keys=("harborPassword",), recorder=recorder)
+    assert recorder.resources == []
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "a real one")
+    assert run_program(project.root, "develop", config, secret_keys=("harborPassword",)).resources

@@ -112,3 +112,40 @@ def test_cd_git_id_from_environment_or_git(monkeypatch, tmp_path):
     monkeypatch.delenv("CD_GIT_ID")
     with pytest.raises(ConfigError, match="not a git checkout with a commit: set CD_GIT_ID"):
         cd_git_id(tmp_path)
+
+
+def test_builds_name_the_image_tag_of_each_deployed_site(project, tmp_path):
+    from tomcat_cd.plan import build_plan
+    project.stack("develop", """
+        config:
+          tomcat-cd:harborHost: harbor.gyyx.cn
+          tomcat-cd:versions: {test.gyyx.cn: v1.2.0, shop.gyyx.cn: v2.4.1}
+          tomcat-cd:builds:
+            test.gyyx.cn: {buildId: 92, gitId: 3fdd00f, by: jenkins}
+        """)
+    settings = load_stack_file(project.root, "develop")
+    assert settings.builds["test.gyyx.cn"].build_id == "92"  # a build number set without --type string
+    images = {s.domain: s.image for s in build_plan(settings, project.root, "abc1234").sites}
+    assert images == {"shop.gyyx.cn": "harbor.gyyx.cn/shop.gyyx.cn/shop.gyyx.cn:v2.4.1-develop-abc1234",
+                      "test.gyyx.cn": "harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1.2.0-develop-3fdd00f"}
+    # A new version (Jenkins' VERSION) is a new build, tagged with this checkout's git id.
+    overridden = load_stack_file(project.root, "develop", {"test.gyyx.cn": "v1.3.0"})
+    assert "test.gyyx.cn" not in overridden.builds
+
+
+def test_bad_build_records():
+    assert problems("develop", {"harborHost": "h.example.com",
+                                "builds": {"a.example.com": {"gitId": "zzz", "when": "now"}}}) == [
+        'Pulumi.develop.yaml: tomcat-cd:builds["a.example.com"].gitId: must be a hex git id, got \'zzz\'',
+        'Pulumi.develop.yaml: tomcat-cd:builds["a.example.com"].when: unknown key (known keys: buildId, by, gitId)',
+    ]
+
+
+def test_tool_pins_agree_with_the_python_sdks():
+    """The engine's plugins must be the versions the Python SDKs ask for."""
+    from conftest import REPO
+    pins = dict(line.split("==") for line in (REPO / "requirements.txt").read_text().split() if "==" in line)
+    env = dict(line.split("=", 1) for line in (REPO / "scripts/versions.env").read_text().splitlines()
+               if "=" in line and not line.startswith("#"))
+    assert env["PULUMI_KUBERNETES_VERSION"] == pins["pulumi-kubernetes"]
+    assert env["PULUMI_COMMAND_VERSION"] == pins["pulumi-command"]

@@ -12,7 +12,7 @@ from components.environment import Environment, EnvironmentArgs
 from components.tomcat_site import RegistryLogin, TomcatSite, TomcatSiteArgs
 from tomcat_cd import conventions
 from tomcat_cd.builders import kubernetes
-from tomcat_cd.errors import ConfigError, raise_if_any
+from tomcat_cd.errors import ConfigError, Problem, raise_if_any
 from tomcat_cd.plan import SitePlan, StackPlan, build_plan
 from tomcat_cd.render import write_build_context
 from tomcat_cd.settings import KNOWN_KEYS, SECRET_KEYS, StackSettings, cd_git_id, parse_settings, secret_marker
@@ -46,6 +46,7 @@ def load_plan(project_dir: Path = PROJECT_DIR) -> StackPlan:
         plan = build_plan(settings, project_dir, cd_git_id(project_dir), _secret_docker_config)
         if settings.build_images:
             raise_if_any(plan.missing_war_problems())
+        raise_if_any(_weak_secret_problems(settings))
         return plan
     except ConfigError as err:
         for problem in err.problems:
@@ -62,6 +63,16 @@ def kubernetes_provider(settings: StackSettings, project_dir: Path) -> k8s.Provi
         # kubeconfig="" keeps an ambient KUBECONFIG out: render mode refuses any cluster setting.
         return k8s.Provider("render", render_yaml_to_directory=str(folder), kubeconfig="")
     return k8s.Provider("cluster", kubeconfig=settings.kubeconfig)
+
+
+def _weak_secret_problems(settings: StackSettings) -> list[Problem]:
+    """The example stacks use an empty passphrase; a real cluster's secrets must not."""
+    empty = os.environ.get("PULUMI_CONFIG_PASSPHRASE") == "" and not os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if settings.target == "cluster" and settings.harbor_password_set and empty:
+        return [Problem(f"Pulumi.{settings.stack}.yaml", "tomcat-cd:harborPassword",
+                        "is protected by an empty passphrase: run pulumi stack change-secrets-provider "
+                        f"passphrase -s {settings.stack} and keep the passphrase in a credential store")]
+    return []
 
 
 def deploy(plan: StackPlan, project_dir: Path = PROJECT_DIR) -> dict[str, TomcatSite]:

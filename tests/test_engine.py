@@ -1,0 +1,179 @@
+"""End to end through the real Pulumi engine (built by scripts/install-pulumi), in local
+mode: a file backend in the project's .state/ and the Kubernetes provider rendering
+every object it would apply to .state/manifests/<stack>/.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import threading
+
+import pytest
+import yaml
+
+from engine_harness import make_engine_project, require_engine
+
+pytestmark = pytest.mark.engine
+PASSWORD = "e2e-harbor-robot-password-7f3a"
+
+
+@pytest.fixture
+def engine_project(tmp_path):
+    require_engine()
+    project = make_engine_project(tmp_path)
+    for domain, version in (("test.gyyx.cn", "v1.2.0"), ("test.gyyx.cn", "v1.3.0"), ("shop.gyyx.cn", "v2.4.1"),
+                            ("shop.gyyx.cn", "v2.5.0")):
+        project.add_war(domain, version)
+    return project
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def up(project, stack: str = "develop") -> str:
+    return ok(project.pulumi("up", "-s", stack, "--yes", "--skip-preview"))
+
+
+def history(project, domain: str, stack: str = "develop") -> list[dict]:
+    return json.loads(ok(project.cdctl("history", domain, "--env", stack, "--json")))
+
+
+def image_of(project, domain: str, stack: str = "develop") -> str:
+    name = domain.replace(".", "-")
+    deployment = project.manifests(stack)[("Deployment", name)]
+    return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def test_pulumi_up_writes_exactly_what_cdctl_render_writes(engine_project, tmp_path):
+    up(engine_project)
+    out = tmp_path / "render"
+    ok(engine_project.cdctl("render", "--stack", "develop", "--out", str(out)))
+    rendered = {}
+    for path in (out / "k8s").rglob("*.yaml"):
+        obj = yaml.safe_load(path.read_text())
+        rendered[(obj["kind"], obj["metadata"]["name"])] = obj
+    applied = engine_project.manifests("develop")
+    assert sorted(applied) == sorted(rendered)
+    for key, obj in rendered.items():
+        assert applied[key] == obj, key
+
+
+def test_deploy_history_and_rollback_through_the_stack_history(engine_project):
+    up(engine_project)
+    git_id = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=engine_project.root,
+                            capture_output=True, text=True, check=True).stdout.strip()
+    deployed = engine_project.cdctl("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop",
+                                    "--build-id", "93", "--yes")
+    assert "done: deploy test.gyyx.cn v1.3.0 build 93" in ok(deployed)
+    assert image_of(engine_project, "test.gyyx.cn") == f"harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1.3.0-develop-{git_id}"
+
+    stack_history = json.loads(ok(engine_project.pulumi("stack", "history", "-s", "develop", "--json")))
+    assert len(stack_history) == 2
+    newest = stack_history[0]
+    assert json.loads(newest["config"]["tomcat-cd:versions"]["value"])["test.gyyx.cn"] == "v1.3.0"
+    assert json.loads(newest["config"]["tomcat-cd:builds"]["value"])["test.gyyx.cn"]["buildId"] == "93"
+    assert newest["message"].startswith("deploy test.gyyx.cn v1.3.0 build 93 git ")
+
+    records = history(engine_project, "test.gyyx.cn")
+    assert [(r["update"], r["version"], r["build_id"], r["git_id"], r["result"]) for r in records] == [
+        (2, "v1.3.0", "93", git_id, "succeeded"),
+        (1, "v1.2.0", "", "", "succeeded"),
+    ]
+
+    rolled = ok(engine_project.cdctl("rollback", "test.gyyx.cn", "--env", "develop", "--yes"))
+    assert "done: rollback test.gyyx.cn to v1.2.0" in rolled and "(update 3 of stack develop)" in rolled
+    assert image_of(engine_project, "test.gyyx.cn") == f"harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1.2.0-develop-{git_id}"
+    assert [r["version"] for r in history(engine_project, "test.gyyx.cn")] == ["v1.2.0", "v1.3.0", "v1.2.0"]
+    # The other site was never touched: a targeted update.
+    assert image_of(engine_project, "shop.gyyx.cn").startswith("harbor.gyyx.cn/shop.gyyx.cn/shop.gyyx.cn:v2.4.1-")
+
+
+def test_rollback_keeps_the_image_tag_of_the_build_it_restores(engine_project):
+    up(engine_project)
+    ok(engine_project.cdctl("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop", "--yes",
+                            CD_GIT_ID="1111111"))
+    ok(engine_project.cdctl("deploy", "test.gyyx.cn", "--version", "v1.2.0", "--env", "develop", "--yes",
+                            CD_GIT_ID="2222222"))
+    # A later commit of the CD repository must not retag the version being brought back.
+    ok(engine_project.cdctl("rollback", "test.gyyx.cn", "--env", "develop", "--yes", CD_GIT_ID="3333333"))
+    assert image_of(engine_project, "test.gyyx.cn").endswith(":v1.3.0-develop-1111111")
+
+
+def test_delete_removes_only_that_sites_files(engine_project):
+    up(engine_project)
+    before = engine_project.manifests("develop")
+    ok(engine_project.cdctl("delete", "shop.gyyx.cn", "--env", "develop", "--yes"))
+    after = engine_project.manifests("develop")
+    assert set(before) - set(after) == {("Deployment", "shop-gyyx-cn"), ("Service", "shop-gyyx-cn")}
+    assert all(after[key] == before[key] for key in after)
+    assert "shop.gyyx.cn" not in engine_project.stack_config("develop")["tomcat-cd:versions"]
+    assert history(engine_project, "shop.gyyx.cn")[0]["version"] is None
+
+
+def test_two_deploys_at_once_both_land(engine_project):
+    up(engine_project)
+    results = {}
+
+    def deploy(domain: str, version: str):
+        results[domain] = engine_project.cdctl("deploy", domain, "--version", version, "--env", "develop", "--yes")
+
+    threads = [threading.Thread(target=deploy, args=args)
+               for args in (("test.gyyx.cn", "v1.3.0"), ("shop.gyyx.cn", "v2.5.0"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result in results.values():
+        ok(result)
+    versions = engine_project.stack_config("develop")["tomcat-cd:versions"]
+    assert (versions["test.gyyx.cn"], versions["shop.gyyx.cn"]) == ("v1.3.0", "v2.5.0")
+    assert ":v1.3.0-" in image_of(engine_project, "test.gyyx.cn")
+    assert ":v2.5.0-" in image_of(engine_project, "shop.gyyx.cn")
+
+
+def test_a_failing_deploy_changes_nothing(engine_project):
+    up(engine_project)
+    config_before = (engine_project.root / "Pulumi.develop.yaml").read_text()
+    manifests_before = engine_project.manifests("develop")
+
+    missing_war = engine_project.cdctl("deploy", "test.gyyx.cn", "--version", "v9.9.9", "--env", "develop", "--yes")
+    assert missing_war.returncode == 2
+    assert missing_war.stderr.splitlines()[0].startswith(
+        'error: Pulumi.develop.yaml: tomcat-cd:versions["test.gyyx.cn"]: war not found: ')
+
+    (engine_project.root / "domains/test.gyyx.cn.yaml").write_text("nodePort: 32001\nreplicas: lots\n")
+    bad_file = engine_project.cdctl("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop", "--yes")
+    assert bad_file.returncode == 2
+    assert "error: domains/test.gyyx.cn.yaml: replicas: must be a mapping, got a string" in bad_file.stderr
+
+    # The same bad file reaching the engine (plain pulumi up) fails before any change.
+    failed_up = engine_project.pulumi("up", "-s", "develop", "--yes", "--skip-preview")
+    assert failed_up.returncode != 0
+    assert "domains/test.gyyx.cn.yaml: replicas: must be a mapping, got a string" in failed_up.stdout
+
+    assert (engine_project.root / "Pulumi.develop.yaml").read_text() == config_before
+    assert engine_project.manifests("develop") == manifests_before
+    results = [r["result"] for r in json.loads(ok(engine_project.pulumi("stack", "history", "-s", "develop", "--json")))]
+    assert results == ["failed", "succeeded"]
+
+
+def test_no_plain_secret_in_state_config_or_output(engine_project):
+    project = engine_project
+    ok(project.pulumi("config", "set", "harborUsername", "robot$tomcat-cd", "-s", "develop"))
+    set_secret = project.pulumi("config", "set", "--secret", "harborPassword", PASSWORD, "-s", "develop")
+    outputs = [ok(set_secret), up(project)]
+    outputs.append(ok(project.cdctl("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop", "--yes")))
+    outputs.append(ok(project.pulumi("stack", "export", "-s", "develop")))
+    outputs.append(ok(project.pulumi("stack", "history", "-s", "develop", "--json")))
+    stack_file = (project.root / "Pulumi.develop.yaml").read_text()
+    state_files = [p.read_text() for p in (project.root / ".state/pulumi").rglob("*.json")]
+    assert state_files, "the file backend keeps the state as JSON"
+    for text in [stack_file, *state_files, *outputs]:
+        assert PASSWORD not in text
+    # Render mode writes Secret data unencrypted (base64), as documented: only under .state/manifests.
+    secret = project.manifests("develop")[("Secret", "harbor-pull")]
+    assert PASSWORD in base64.b64decode(secret["data"][".dockerconfigjson"]).decode()
