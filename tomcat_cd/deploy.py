@@ -110,10 +110,13 @@ class Deployer:
             self._step("set config", lambda: self._set_site(stack, domain, *after))
             try:
                 targets = self._targets(stack, domain, version is not None, build_images)
-                self._step("preview", lambda: stack.preview(target=targets, diff=True, color=self.color,
-                                                            on_output=self.out, message=message))
-                if confirm is not None and not confirm():
-                    raise Cancelled()
+                # At a terminal: preview, then ask. With --yes the update itself prints every
+                # change in full (diff=True), so the program runs once, not twice.
+                if confirm is not None:
+                    self._step("preview", lambda: stack.preview(target=targets, diff=True, color=self.color,
+                                                                on_output=self.out, message=message))
+                    if not confirm():
+                        raise Cancelled()
                 self._step("update", lambda: self._up(stack, targets, message))
                 return chronological(stack.history())[-1][0]
             except BaseException:
@@ -122,23 +125,21 @@ class Deployer:
                 raise
 
     def _set_site(self, stack: auto.Stack, domain: str, version: str | None, build: dict | None) -> None:
-        """Write one domain's entries of the versions and builds maps (None removes them)."""
+        """Write one domain's entries of the versions and builds maps (None removes them),
+        in one CLI call that keeps every value a string (the Automation API's set_config
+        would store a version like 1.10 as a number)."""
         config = stack.get_all_config()
+        payload = {}
         for key, value in (("versions", version), ("builds", build)):
-            entry = f'{conventions.PROJECT}:{key}["{domain}"]'
-            if domain in self._config_map(stack, key, config):
-                self._pulumi("config", "rm", "--path", entry)
-            if isinstance(value, str):
-                self._pulumi("config", "set", "--path", "--type", "string", entry, value=value)
-            elif value:
-                for field_name, field_value in value.items():
-                    self._pulumi("config", "set", "--path", "--type", "string", f"{entry}.{field_name}",
-                                 value=field_value)
-
-    def _pulumi(self, *args: str, value: str | None = None) -> None:
-        """Run the CLI directly: the Automation API cannot keep a value like 1.10 a string."""
-        tail = ["--", value] if value is not None else []
-        done = subprocess.run([pulumi_command(self.project_dir), *args, "--stack", self.stack_name, *tail],
+            entries = self._config_map(stack, key, config)
+            entries.pop(domain, None)
+            if value:
+                entries[domain] = value
+            entries = dict(sorted(entries.items()))
+            payload[f"{conventions.PROJECT}:{key}"] = {"value": json.dumps(entries), "objectValue": entries,
+                                                       "secret": False}
+        done = subprocess.run([pulumi_command(self.project_dir), "config", "set-all", "--stack", self.stack_name,
+                               "--json", json.dumps(payload)],
                               cwd=self.project_dir, env=engine_env(self.project_dir), capture_output=True, text=True)
         if done.returncode != 0:
             raise StepFailed("set config", _last_error_line(RuntimeError(done.stderr or done.stdout)))
@@ -160,7 +161,7 @@ class Deployer:
     def _up(self, stack: auto.Stack, targets: list[str] | None, message: str) -> auto.UpResult:
         for attempt in range(LOCK_RETRIES):
             try:
-                return stack.up(target=targets, color=self.color, on_output=self.out, message=message)
+                return stack.up(target=targets, diff=True, color=self.color, on_output=self.out, message=message)
             except auto.ConcurrentUpdateError:
                 self.out(f"stack {self.stack_name} is locked by another update; retrying ({attempt + 1}/{LOCK_RETRIES})")
                 time.sleep(2)
