@@ -177,3 +177,21 @@ def test_no_plain_secret_in_state_config_or_output(engine_project):
     # Render mode writes Secret data unencrypted (base64), as documented: only under .state/manifests.
     secret = project.manifests("develop")[("Secret", "harbor-pull")]
     assert PASSWORD in base64.b64decode(secret["data"][".dockerconfigjson"]).decode()
+
+
+def test_a_failing_update_names_its_step_and_restores_the_config(engine_project):
+    up(engine_project)
+    config_before = (engine_project.root / "Pulumi.develop.yaml").read_text()
+    # Make the provider's write fail at update time, after every check has passed.
+    manifests = engine_project.root / ".state/manifests/develop/1-manifest"
+    target = manifests / "apps_v1-deployment-develop-test-gyyx-cn.yaml"
+    target.unlink()
+    target.mkdir()
+    (target / "blocker").write_text("a folder where the provider writes a file")
+    result = engine_project.cdctl("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop", "--yes")
+    assert result.returncode == 1
+    assert "error: step 'update' failed: " in result.stderr
+    assert "the previous state of develop is unchanged" in result.stderr
+    assert (engine_project.root / "Pulumi.develop.yaml").read_text() == config_before
+    results = [r["result"] for r in json.loads(ok(engine_project.pulumi("stack", "history", "-s", "develop", "--json")))]
+    assert results == ["failed", "succeeded"]

@@ -127,19 +127,27 @@ class Deployer:
     def _set_site(self, stack: auto.Stack, domain: str, version: str | None, build: dict | None) -> None:
         """Write one domain's entries of the versions and builds maps (None removes them),
         in one CLI call that keeps every value a string (the Automation API's set_config
-        would store a version like 1.10 as a number)."""
+        would store a version like 1.10 as a number). An emptied map is removed."""
         config = stack.get_all_config()
-        payload = {}
+        payload, emptied = {}, []
         for key, value in (("versions", version), ("builds", build)):
+            full_key = f"{conventions.PROJECT}:{key}"
             entries = self._config_map(stack, key, config)
             entries.pop(domain, None)
             if value:
                 entries[domain] = value
-            entries = dict(sorted(entries.items()))
-            payload[f"{conventions.PROJECT}:{key}"] = {"value": json.dumps(entries), "objectValue": entries,
-                                                       "secret": False}
-        done = subprocess.run([pulumi_command(self.project_dir), "config", "set-all", "--stack", self.stack_name,
-                               "--json", json.dumps(payload)],
+            if entries:
+                entries = dict(sorted(entries.items()))
+                payload[full_key] = {"value": json.dumps(entries), "objectValue": entries, "secret": False}
+            elif full_key in config:
+                emptied.append(full_key)
+        if payload:
+            self._pulumi("config", "set-all", "--json", json.dumps(payload))
+        for full_key in emptied:
+            self._pulumi("config", "rm", full_key)
+
+    def _pulumi(self, *args: str) -> None:
+        done = subprocess.run([pulumi_command(self.project_dir), *args, "--stack", self.stack_name],
                               cwd=self.project_dir, env=engine_env(self.project_dir), capture_output=True, text=True)
         if done.returncode != 0:
             raise StepFailed("set config", _last_error_line(RuntimeError(done.stderr or done.stdout)))
