@@ -68,6 +68,15 @@ def empty_project(tmp_path) -> Project:
     return proj
 
 
+def require_installed(present: bool, reason: str) -> None:
+    """Skip a test whose tool is not installed, printing why; CI sets
+    TOMCAT_CD_REQUIRE_CHECKERS so that a missing tool fails instead."""
+    if not present:
+        if os.environ.get("TOMCAT_CD_REQUIRE_CHECKERS"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 @dataclass
 class Result:
     code: int

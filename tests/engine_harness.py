@@ -9,8 +9,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import yaml
+
+from conftest import require_installed
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.develop.yaml", "Pulumi.master.yaml", "__main__.py",
@@ -23,11 +24,7 @@ def engine_installed() -> bool:
 
 
 def require_engine() -> None:
-    if not engine_installed():
-        reason = "the Pulumi CLI is not installed: run scripts/install-pulumi"
-        if os.environ.get("TOMCAT_CD_REQUIRE_CHECKERS"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_installed(engine_installed(), "the Pulumi CLI is not installed: run scripts/install-pulumi")
 
 
 @dataclass

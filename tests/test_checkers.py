@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cdctl
+from conftest import REPO, cdctl, require_installed
 
 pytestmark = pytest.mark.checker
 BIN = Path(sys.executable).parent
@@ -34,11 +34,7 @@ def tool(name: str) -> str:
 
 
 def require(path: Path, installer: str) -> Path:
-    if not path.exists():
-        reason = f"{path} not installed: run {installer}"
-        if os.environ.get("TOMCAT_CD_REQUIRE_CHECKERS"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_installed(path.exists(), f"{path} not installed: run {installer}")
     return path
 
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, require_installed
 
 JENKINSFILE = REPO / "jenkins/Jenkinsfile"
 RUN_BUILD = REPO / "jenkins/run-build"
@@ -78,11 +78,7 @@ def test_bad_parameters_stop_before_cdctl(fake_cdctl, params, message):
 def groovy_jar() -> str:
     out = subprocess.run([str(REPO / "scripts/install-checkers"), "--print-groovy"], capture_output=True, text=True)
     jar = Path(out.stdout.strip())
-    if not jar.exists():
-        reason = f"{jar} not installed: run scripts/install-checkers"
-        if os.environ.get("TOMCAT_CD_REQUIRE_CHECKERS"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_installed(jar.exists(), f"{jar} not installed: run scripts/install-checkers")
     return str(jar)
 
 
