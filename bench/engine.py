@@ -61,9 +61,9 @@ def main() -> None:
     for size in [int(s) for s in args.sizes.split(",")]:
         work = Path(tempfile.mkdtemp(prefix=f"bench-engine-{size}-"))
         project = engine_project_with(size, work)
-        first_up = timed(lambda: project.pulumi("up", "-s", "develop", "--yes", "--skip-preview"))
-        preview = timed(lambda: project.pulumi("preview", "-s", "develop"))
-        deploy = timed(lambda: project.cdctl("deploy", "site000.bench.example.com", "--version", "v9.0.0",
+        first_up = timed(lambda project=project: project.pulumi("up", "-s", "develop", "--yes", "--skip-preview"))
+        preview = timed(lambda project=project: project.pulumi("preview", "-s", "develop"))
+        deploy = timed(lambda project=project: project.cdctl("deploy", "site000.bench.example.com", "--version", "v9.0.0",
                                              "--env", "develop", "--yes"))
         rows.append((size, first_up, preview, deploy))
         print(f"  measured {size} domain(s)", file=sys.stderr)

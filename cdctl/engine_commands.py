@@ -13,7 +13,7 @@ from pathlib import Path
 from tomcat_cd import conventions
 from tomcat_cd.deploy import Cancelled, Deployer, StepFailed, checked_settings, who
 from tomcat_cd.engine import engine_env, pulumi_command
-from tomcat_cd.errors import EXIT_BAD_INPUT, Problem, raise_if_any
+from tomcat_cd.errors import Problem, raise_if_any
 from tomcat_cd.history import DomainRecord, domain_history, rollback_target
 from tomcat_cd.settings import VERSION, Build, StackSettings, cd_git_id
 

@@ -10,7 +10,7 @@ import pytest
 
 from pulumi_harness import Recorder, is_secret, k8s_objects, run_program
 from tomcat_cd.plan import build_plan
-from tomcat_cd.settings import load_stack_file, parse_settings
+from tomcat_cd.settings import parse_settings
 
 from conftest import GIT_ID
 
