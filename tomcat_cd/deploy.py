@@ -46,9 +46,9 @@ class StepFailed(Exception):
 
 
 def _last_error_line(err: Exception) -> str:
-    text = getattr(err, "stderr", "") or str(err)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if line.lower().startswith("error")]
+    """The engine's last `error: ...` line (the Automation API wraps it in code/stdout/stderr)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    errors = [line[line.index("error:"):] for line in lines if "error:" in line]
     return (errors or lines or ["unknown error"])[-1]
 
 
