@@ -12,8 +12,10 @@ from tomcat_cd.engine import EngineMissing
 from tomcat_cd.errors import EXIT_BAD_INPUT, ConfigError, Problem, raise_if_any
 from tomcat_cd.model import load_sites
 from tomcat_cd.plan import build_plan
-from tomcat_cd.render import write_plan
-from tomcat_cd.settings import VERSION, cd_git_id, load_stack_file
+from tomcat_cd.platform_plan import build_platform_plan
+from tomcat_cd.platform_settings import SECRET_KEYS, is_platform, parse_platform_settings
+from tomcat_cd.render import write_platform, write_plan
+from tomcat_cd.settings import VERSION, cd_git_id, load_stack_file, read_stack_values
 
 DESCRIPTION = """\
 Continuous deployment of Tomcat web sites on Kubernetes, with Pulumi.
@@ -28,6 +30,7 @@ examples:
   cdctl check                                   validate every domain file
   cdctl render --stack develop --out out/       write what the develop stack deploys
   cdctl render --stack master --out out/ --version test.gyyx.cn=v1.3.0
+  cdctl render --stack platform --out out/      logging and monitoring, with filebeat.yml
   cdctl deploy test.gyyx.cn --version v1.3.0 --env develop --build-id 92 --yes
   cdctl history test.gyyx.cn --env develop
   cdctl rollback test.gyyx.cn --env develop --yes
@@ -63,12 +66,19 @@ def cmd_check(args: argparse.Namespace, project_dir: Path) -> int:
     domains = Path(args.domains) if args.domains else project_dir / "domains"
     sites = load_sites(domains, relative_to=project_dir)
     for stack in args.stack:
-        load_stack_file(project_dir, stack, domains_dir=args.domains)
+        source, values = read_stack_values(project_dir, stack)
+        if is_platform(stack, values):
+            parse_platform_settings(stack, values, source)
+        else:
+            load_stack_file(project_dir, stack, domains_dir=args.domains)
     print(f"ok: {len(sites)} domain file(s) in {domains}" + (f", stack(s) {', '.join(args.stack)}" if args.stack else ""))
     return 0
 
 
 def cmd_render(args: argparse.Namespace, project_dir: Path) -> int:
+    source, values = read_stack_values(project_dir, args.stack)
+    if is_platform(args.stack, values):
+        return render_platform(args, project_dir, source, values)
     overrides = parse_version_overrides(args.version)
     settings = load_stack_file(project_dir, args.stack, overrides, args.domains)
     plan = build_plan(settings, project_dir, cd_git_id(project_dir))
@@ -80,6 +90,26 @@ def cmd_render(args: argparse.Namespace, project_dir: Path) -> int:
           f"{len(written)} Kubernetes object(s), {len(plan.sites)} build context(s) in {out}")
     for site in plan.sites:
         print(f"  {site.domain:<32} {site.version:<12} nodePort {site.site.node_port(settings.environment)}  {site.image}")
+    return 0
+
+
+def render_platform(args: argparse.Namespace, project_dir: Path, source: str, values: dict) -> int:
+    if args.version:
+        raise_if_any([Problem("command line", "--version", "the platform stack deploys no site versions")])
+    if args.domains:
+        values = {**values, "domainsDir": args.domains}
+    settings = parse_platform_settings(args.stack, values, source)
+    plan = build_platform_plan(settings, project_dir)
+    for key in sorted(SECRET_KEYS - settings.passwords_set):
+        print(f"warning: {source}: tomcat-cd:{key}: not set; rendered as a placeholder "
+              "(a cluster deploy refuses it)", file=sys.stderr)
+    out = Path(args.out)
+    written = write_platform(plan, out)
+    print(f"rendered stack {settings.stack} (platform): {len(written)} Kubernetes object(s), "
+          f"{len(plan.files)} config file(s) in {out}")
+    print(f"  Kibana data views: {', '.join(f'{d}-*' for d in plan.domains) or 'none'}")
+    print(f"  Kibana nodePort {settings.kibana_node_port}" +
+          (f", Weave Scope nodePort {settings.weave_scope_node_port}" if settings.weave_scope else ", Weave Scope off"))
     return 0
 
 
@@ -99,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         "render", help="write every Kubernetes object and build context a stack deploys",
         description="Write, without a cluster, Pulumi or Docker, every Kubernetes object of a stack "
                     "(one per file under OUT/k8s/) and every site's build context (OUT/build/<domain>/).")
-    render.add_argument("--stack", required=True, help="master, develop, or another stack with a Pulumi.<stack>.yaml")
+    render.add_argument("--stack", required=True,
+                        help="master, develop, platform, or another stack with a Pulumi.<stack>.yaml")
     render.add_argument("--out", required=True, help="output folder (its k8s/ and build/ are replaced)")
     render.add_argument("--domains", help="folder of domain files (default: the stack's domainsDir)")
     render.add_argument("--version", action="append", default=[], metavar="DOMAIN=VERSION",

@@ -51,7 +51,7 @@ def project(tmp_path) -> Project:
     """A copy of the repository's project files and example domains."""
     root = tmp_path / "project"
     root.mkdir()
-    for name in ("Pulumi.yaml", "Pulumi.master.yaml", "Pulumi.develop.yaml"):
+    for name in ("Pulumi.yaml", "Pulumi.master.yaml", "Pulumi.develop.yaml", "Pulumi.platform.yaml"):
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "domains", root / "domains")
     return Project(root)

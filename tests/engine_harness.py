@@ -14,7 +14,7 @@ import yaml
 from conftest import require_installed
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ("Pulumi.yaml", "Pulumi.develop.yaml", "Pulumi.master.yaml", "__main__.py",
+PROJECT_FILES = ("Pulumi.yaml", "Pulumi.develop.yaml", "Pulumi.master.yaml", "Pulumi.platform.yaml", "__main__.py",
                  "tomcat_cd", "components", "cdctl", "domains", "scripts", "tools")
 
 

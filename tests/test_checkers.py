@@ -41,7 +41,7 @@ def require(path: Path, installer: str) -> Path:
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict[str, Path]:
     outs = {}
-    for stack in ("master", "develop"):
+    for stack in ("master", "develop", "platform"):
         out = tmp_path_factory.mktemp(f"render-{stack}")
         result = cdctl("render", "--stack", stack, "--out", str(out))
         assert result.code == 0, result.err
@@ -49,7 +49,7 @@ def rendered(tmp_path_factory) -> dict[str, Path]:
     return outs
 
 
-@pytest.mark.parametrize("stack", ["master", "develop"])
+@pytest.mark.parametrize("stack", ["master", "develop", "platform"])
 def test_every_rendered_object_passes_kubernetes_validate_strict(rendered, stack):
     files = sorted(str(p) for p in (rendered[stack] / "k8s").rglob("*.yaml"))
     assert len(files) >= 5
@@ -165,6 +165,12 @@ def test_tomcat_writes_access_and_tomcat_logs_where_the_volumes_are(rendered, ca
     assert access.startswith('203.0.113.7 - - [') and '"GET /health HTTP/1.1" 200 3' in access
     assert "Server startup in" in (base / "logs" / f"catalina.{today}.log").read_text()
     assert not list((base / "logs").glob("localhost_access_log*")), "access logs must not land in logs/"
+
+
+def test_generated_setup_script_passes_shellcheck(rendered):
+    script = rendered["platform"] / "config/logging-setup/setup.sh"
+    proc = subprocess.run([tool("shellcheck"), str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout
 
 
 def test_project_shell_scripts_pass_shellcheck():

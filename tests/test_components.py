@@ -161,3 +161,30 @@ def test_a_cluster_secret_behind_an_empty_passphrase_is_refused(project, monkeyp
     assert recorder.resources == []
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "a real one")
     assert run_program(project.root, "develop", config, secret_keys=("harborPassword",)).resources
+
+
+PLATFORM_CONFIG = {"elastic": {"version": "8.19.7", "replicas": 1}, "elasticPassword": "es-test-pw",
+                   "kibanaPassword": "kb-test-pw"}
+
+
+def test_platform_program_registers_exactly_what_render_writes(project):
+    from tomcat_cd.platform_plan import build_platform_plan
+    from tomcat_cd.platform_settings import parse_platform_settings
+    recorder = run_program(project.root, "platform", PLATFORM_CONFIG, secret_keys=("elasticPassword", "kibanaPassword"))
+    registered = k8s_objects(recorder)
+    values = {**PLATFORM_CONFIG, "elasticPassword": {"secure": "x"}, "kibanaPassword": {"secure": "x"}}
+    plan = build_platform_plan(parse_platform_settings("platform", values, "Pulumi.platform.yaml"), project.root,
+                               secret={"elasticPassword": "es-test-pw", "kibanaPassword": "kb-test-pw"}.get)
+    dump = lambda objs: sorted(json.dumps(o, sort_keys=True) for o in objs)
+    assert dump(registered) == dump(plan.objects())
+    (secret,) = recorder.of_type("kubernetes:core/v1:Secret")
+    assert is_secret(secret.inputs["stringData"]), "the Elasticsearch passwords must stay secrets"
+    groups = sorted(r.name for r in recorder.resources if r.typ.startswith("tomcat-cd:index:"))
+    assert groups == ["logging", "monitoring"]
+
+
+def test_weave_scope_is_behind_a_switch(project):
+    config = {**PLATFORM_CONFIG, "weaveScope": {"enabled": False}}
+    recorder = run_program(project.root, "platform", config, secret_keys=("elasticPassword", "kibanaPassword"))
+    assert not recorder.of_type("tomcat-cd:index:Monitoring")
+    assert not [r for r in recorder.resources if "weave" in r.name]

@@ -195,3 +195,23 @@ def test_a_failing_update_names_its_step_and_restores_the_config(engine_project)
     assert (engine_project.root / "Pulumi.develop.yaml").read_text() == config_before
     results = [r["result"] for r in json.loads(ok(engine_project.pulumi("stack", "history", "-s", "develop", "--json")))]
     assert results == ["failed", "succeeded"]
+
+
+def test_pulumi_up_of_the_platform_stack_writes_what_render_writes(engine_project, tmp_path):
+    for key, value in (("elasticPassword", "es-e2e-pw-1234"), ("kibanaPassword", "kb-e2e-pw-1234")):
+        ok(engine_project.pulumi("config", "set", "--secret", key, value, "-s", "platform"))
+    output = up(engine_project, "platform")
+    assert "kibanaDataViews" in output
+    out = tmp_path / "render"
+    ok(engine_project.cdctl("render", "--stack", "platform", "--out", str(out)))
+    rendered = {}
+    for path in (out / "k8s").rglob("*.yaml"):
+        obj = yaml.safe_load(path.read_text())
+        rendered[(obj["kind"], obj["metadata"]["name"])] = obj
+    applied = engine_project.manifests("platform")
+    assert sorted(applied) == sorted(rendered)
+    for key, obj in rendered.items():
+        if key != ("Secret", "elastic-credentials"):  # render shows placeholders, the engine the secrets
+            assert applied[key] == obj, key
+    for text in [(engine_project.root / "Pulumi.platform.yaml").read_text(), output]:
+        assert "es-e2e-pw-1234" not in text

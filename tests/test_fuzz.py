@@ -17,6 +17,8 @@ from conftest import REPO
 
 DOMAIN_KEYS = ["nodePort", "replicas", "hosts", "resources", "javaOpts", "jvmFlags", "env", "probe",
                "baseImage", "master", "develop", "cpu", "memory", "path", "bogus"]
+PLATFORM_KEYS = ["role", "domainsDir", "target", "elastic", "kibana", "filebeat", "weaveScope", "elasticPassword",
+                 "version", "replicas", "heap", "nodePort", "enabled", "retentionDays", "bogus"]
 STACK_KEYS = ["harborHost", "harborUsername", "harborPassword", "baseImage", "warRoot", "domainsDir",
               "buildImages", "protectNamespace", "versions", "environment", "bogus"]
 
@@ -67,8 +69,8 @@ def run_cdctl(*argv: str) -> int:
 
 def scratch_project() -> Path:
     root = Path(tempfile.mkdtemp(prefix="fuzz-"))
-    shutil.copy(REPO / "Pulumi.yaml", root)
-    shutil.copy(REPO / "Pulumi.develop.yaml", root)
+    for name in ("Pulumi.yaml", "Pulumi.develop.yaml", "Pulumi.platform.yaml"):
+        shutil.copy(REPO / name, root)
     shutil.copytree(REPO / "domains", root / "domains")
     return root
 
@@ -115,5 +117,24 @@ def test_random_version_arguments_exit_0_or_2(args):
         argv = [a for arg in args for a in ("--version", arg)]
         assert run_cdctl("--project-dir", str(root), "render", "--stack", "develop",
                          "--out", str(root / "out"), *argv) in (0, 2)
+    finally:
+        shutil.rmtree(root)
+
+
+platform_docs = st.dictionaries(st.sampled_from(PLATFORM_KEYS).map(lambda k: f"tomcat-cd:{k}"),
+                                values(PLATFORM_KEYS), max_size=8)
+
+
+@FUZZ
+@given(doc=platform_docs, data=st.data())
+def test_random_platform_configs_exit_0_or_2(doc, data):
+    root = scratch_project()
+    try:
+        text = yaml.safe_dump({"config": doc})
+        if data.draw(st.booleans()):
+            text = mangle(text, data)
+        (root / "Pulumi.platform.yaml").write_text(text, encoding="utf-8", errors="surrogatepass")
+        code = run_cdctl("--project-dir", str(root), "render", "--stack", "platform", "--out", str(root / "out"))
+        assert code in (0, 2)
     finally:
         shutil.rmtree(root)

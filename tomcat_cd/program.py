@@ -9,11 +9,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.environment import Environment, EnvironmentArgs
+from components.platform import Logging, Monitoring, ObjectsArgs
 from components.tomcat_site import RegistryLogin, TomcatSite, TomcatSiteArgs
-from tomcat_cd import conventions
+from tomcat_cd import conventions, platform_settings
 from tomcat_cd.builders import kubernetes
 from tomcat_cd.errors import ConfigError, Problem, raise_if_any
 from tomcat_cd.plan import SitePlan, StackPlan, build_plan
+from tomcat_cd.platform_plan import PlatformPlan, build_platform_plan
+from tomcat_cd.platform_settings import PlatformSettings
 from tomcat_cd.render import write_build_context
 from tomcat_cd.settings import KNOWN_KEYS, SECRET_KEYS, StackSettings, cd_git_id, parse_settings, secret_marker
 
@@ -21,17 +24,22 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR_ENV = "TOMCAT_CD_STATE_DIR"
 
 
-def settings_from_config(stack: str) -> StackSettings:
-    """The stack's settings as Pulumi hands them to the program."""
+def config_values(known: frozenset[str], secret_keys: frozenset[str]) -> dict:
+    """The stack's `tomcat-cd:` values as Pulumi hands them to the program; a secret is
+    passed on as a marker, its value left in Pulumi."""
     config = pulumi.Config(conventions.PROJECT)
     values = {}
-    for key in sorted(KNOWN_KEYS):
+    for key in sorted(known):
         value = config.get(key)
         if value is None:
             continue
-        secret = key in SECRET_KEYS and pulumi.runtime.is_config_secret(config.full_key(key))
+        secret = key in secret_keys and pulumi.runtime.is_config_secret(config.full_key(key))
         values[key] = secret_marker() if secret else value
-    return parse_settings(stack, values, f"Pulumi.{stack}.yaml", decode_json=True)
+    return values
+
+
+def settings_from_config(stack: str) -> StackSettings:
+    return parse_settings(stack, config_values(KNOWN_KEYS, SECRET_KEYS), f"Pulumi.{stack}.yaml", decode_json=True)
 
 
 def _secret_docker_config(registry: str, username: str) -> pulumi.Output[str]:
@@ -54,7 +62,7 @@ def load_plan(project_dir: Path = PROJECT_DIR) -> StackPlan:
         raise pulumi.RunError(f"{len(err.problems)} problem(s) in the domain files or stack config; nothing was changed") from None
 
 
-def kubernetes_provider(settings: StackSettings, project_dir: Path) -> k8s.Provider:
+def kubernetes_provider(settings: StackSettings | PlatformSettings, project_dir: Path) -> k8s.Provider:
     """Render mode writes every object as YAML and needs no cluster; cluster mode applies them."""
     if settings.target == "render":
         folder = Path(settings.render_dir or project_dir / ".state" / "manifests" / settings.stack)
@@ -108,5 +116,33 @@ def _stage_build_context(site: SitePlan, settings: StackSettings, project_dir: P
     return str(dest)
 
 
+def load_platform_plan(project_dir: Path) -> PlatformPlan:
+    stack = pulumi.get_stack()
+    try:
+        values = config_values(platform_settings.KNOWN_KEYS, platform_settings.SECRET_KEYS)
+        settings = platform_settings.parse_platform_settings(stack, values, f"Pulumi.{stack}.yaml", decode_json=True)
+        secret = pulumi.Config(conventions.PROJECT).require_secret
+        return build_platform_plan(settings, project_dir, secret)
+    except ConfigError as err:
+        for problem in err.problems:
+            pulumi.log.error(str(problem))
+        raise pulumi.RunError(f"{len(err.problems)} problem(s) in the domain files or stack config; nothing was changed") from None
+
+
+def deploy_platform(plan: PlatformPlan, project_dir: Path = PROJECT_DIR) -> None:
+    with_provider = pulumi.ResourceOptions(providers=[kubernetes_provider(plan.settings, project_dir)])
+    logging = Logging("logging", ObjectsArgs(plan.logging), with_provider)
+    pulumi.export("kibanaNodePort", plan.settings.kibana_node_port)
+    pulumi.export("kibanaDataViews", [f"{domain}-*" for domain in plan.domains])
+    if plan.monitoring:
+        Monitoring("monitoring", ObjectsArgs(plan.monitoring),
+                   pulumi.ResourceOptions.merge(with_provider, pulumi.ResourceOptions(depends_on=[logging])))
+        pulumi.export("weaveScopeNodePort", plan.settings.weave_scope_node_port)
+
+
 def run(project_dir: Path = PROJECT_DIR) -> None:
-    deploy(load_plan(project_dir), project_dir)
+    stack = pulumi.get_stack()
+    if platform_settings.is_platform(stack, {"role": pulumi.Config(conventions.PROJECT).get("role")}):
+        deploy_platform(load_platform_plan(project_dir), project_dir)
+    else:
+        deploy(load_plan(project_dir), project_dir)

@@ -13,26 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tomcat_cd.plan import BuildContext, StackPlan
+from tomcat_cd.platform_plan import PlatformPlan
+from tomcat_cd.yamltext import to_yaml
 
 K8S_DIR = "k8s"
 BUILD_DIR = "build"
+CONFIG_DIR = "config"
 CLUSTER_SCOPED = "_cluster"
 WAR = "ROOT.war"
-
-
-class _PlainDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
-    """Writes repeated values out in full: manifests are read by people, not only parsers."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def to_yaml(obj: Any) -> str:
-    return yaml.dump(obj, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=1000)
 
 
 def object_path(obj: dict[str, Any]) -> str:
@@ -80,6 +69,14 @@ def write_plan(plan: StackPlan, out: Path) -> list[str]:
     """Write every object and build context under `out`; returns the object files."""
     files = plan_files(plan)
     sync_tree(out, files, owned=(K8S_DIR, BUILD_DIR))
+    return sorted(path for path in files if path.startswith(f"{K8S_DIR}/"))
+
+
+def write_platform(plan: PlatformPlan, out: Path) -> list[str]:
+    """Write every platform object, and the files inside its ConfigMaps for review."""
+    files = {object_path(obj): to_yaml(obj).encode() for obj in plan.objects()}
+    files.update({path: text.encode() for path, text in plan.files.items()})
+    sync_tree(out, files, owned=(K8S_DIR, CONFIG_DIR))
     return sorted(path for path in files if path.startswith(f"{K8S_DIR}/"))
 
 

@@ -185,13 +185,8 @@ def stack_file(project_dir: Path, stack: str) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 
 
-def load_stack_file(project_dir: Path, stack: str, versions: Mapping[str, str] | None = None,
-                    domains_dir: str | None = None) -> StackSettings:
-    """Settings of a stack from its `Pulumi.<stack>.yaml`, as `cdctl` reads them.
-
-    `versions` overrides entries of the versions map (Jenkins' VERSION parameter)
-    (and forgets the build that deployed the old one) and `domains_dir` the domainsDir
-    key; both are validated like the file itself."""
+def read_stack_values(project_dir: Path, stack: str) -> tuple[str, dict[str, Any]]:
+    """(file name, the `tomcat-cd:` values without the prefix) of `Pulumi.<stack>.yaml`."""
     path = stack_file(project_dir, stack)
     source = path.name
     if not path.is_file():
@@ -205,8 +200,18 @@ def load_stack_file(project_dir: Path, stack: str, versions: Mapping[str, str] |
     if not isinstance(config, dict):
         raise_if_any([Problem(source, "config", "must be a mapping of project:key values")])
     prefix = f"{conventions.PROJECT}:"
-    values = {k[len(prefix):]: v for k, v in (config or {}).items()
-              if isinstance(k, str) and k.startswith(prefix)}
+    return source, {k[len(prefix):]: v for k, v in (config or {}).items()
+                    if isinstance(k, str) and k.startswith(prefix)}
+
+
+def load_stack_file(project_dir: Path, stack: str, versions: Mapping[str, str] | None = None,
+                    domains_dir: str | None = None) -> StackSettings:
+    """Settings of a site stack from its `Pulumi.<stack>.yaml`, as `cdctl` reads them.
+
+    `versions` overrides entries of the versions map (Jenkins' VERSION parameter)
+    (and forgets the build that deployed the old one) and `domains_dir` the domainsDir
+    key; both are validated like the file itself."""
+    source, values = read_stack_values(project_dir, stack)
     if versions:
         current = values.get("versions")
         values["versions"] = {**(current if isinstance(current, Mapping) else {}), **versions}

@@ -1,0 +1,119 @@
+"""filebeat.yml and the Elasticsearch documents it relies on, from the log conventions.
+
+The paths Filebeat reads and the tokenizer that splits them both come from
+conventions.NODE_LOG_ROOT / LOG_KINDS, the ones the TomcatSite volumes use, so the
+two cannot disagree.
+
+Indices: one per domain and day, `<domain>-<yyyy.MM.dd>`, as the original design's
+`<domain>-*` index patterns expect. Daily indices (rather than a data stream per
+domain) keep those patterns and dashboards working unchanged, and an ILM policy
+deletes each index 10 days after it was created - no rollover alias to manage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tomcat_cd import conventions
+
+FIELD_PREFIX = "gy"
+PATH_FIELDS = ("wtype", "ltype", "domain", "pod")
+UNPARSED_TAG = "tomcat-cd-unparsed-path"
+UNPARSED_INDEX = "tomcat-cd-unparsed"
+ILM_POLICY = "tomcat-cd-logs"
+INDEX_TEMPLATE = "tomcat-cd-logs"
+CONTAINER_DATA_DIR = "/usr/share/filebeat/data"
+
+# A Tomcat (JULI) record starts with its timestamp, e.g. `25-Nov-2026 16:38:09.123 INFO [main] ...`;
+# stack trace lines, `Caused by:` and continuations do not.
+TOMCAT_RECORD_START = r"^\d{2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2}:\d{2}"
+
+
+def dissect_tokenizer() -> str:
+    """`/data/nodelogs/%{wtype}/%{ltype}/%{domain}/%{pod}/%{?file}`: the original design's
+    fields, plus the pod; the last key takes the rest of the path (nested app logs too)."""
+    keys = "/".join(f"%{{{name}}}" for name in PATH_FIELDS)
+    return f"{conventions.NODE_LOG_ROOT}/{keys}/%{{?file}}"
+
+
+def input_paths(kind: str) -> list[str]:
+    """Every environment, domain and pod folder of one log kind, at any depth below the pod."""
+    return [f"{conventions.NODE_LOG_ROOT}/*/{kind}/*/*/**"]
+
+
+def filebeat_config(elastic_url: str) -> dict[str, Any]:
+    inputs = []
+    for kind in sorted(conventions.LOG_KINDS):
+        entry: dict[str, Any] = {"type": "filestream", "id": f"tomcat-cd-{kind}", "paths": input_paths(kind)}
+        if kind == "tomcatlogs":
+            entry["parsers"] = [{"multiline": {"type": "pattern", "pattern": TOMCAT_RECORD_START,
+                                               "negate": True, "match": "after"}}]
+        inputs.append(entry)
+    domain_field = f"{FIELD_PREFIX}.domain"
+    return {
+        "filebeat.inputs": inputs,
+        "processors": [
+            {"dissect": {"tokenizer": dissect_tokenizer(), "field": "log.file.path",
+                         "target_prefix": FIELD_PREFIX, "ignore_failure": True}},
+            # A path outside the layout is kept and tagged, never dropped.
+            {"add_tags": {"tags": [UNPARSED_TAG], "when": {"not": {"has_fields": [domain_field]}}}},
+        ],
+        "output.elasticsearch": {
+            "hosts": [elastic_url],
+            "username": "elastic",
+            "password": "${ELASTICSEARCH_PASSWORD}",
+            "index": f"{UNPARSED_INDEX}-%{{+yyyy.MM.dd}}",
+            "indices": [{"index": f"%{{[{domain_field}]}}-%{{+yyyy.MM.dd}}", "when.has_fields": [domain_field]}],
+        },
+        # The template and the lifecycle policy are installed by the logging setup job.
+        "setup.template.enabled": False,
+        "setup.ilm.enabled": False,
+        "path.data": CONTAINER_DATA_DIR,
+    }
+
+
+def ilm_policy(retention_days: int) -> dict[str, Any]:
+    """Delete every index `retention_days` after it was created (no rollover: daily indices)."""
+    return {"policy": {
+        "_meta": {"managed_by": conventions.PROJECT},
+        "phases": {
+            "hot": {"min_age": "0ms", "actions": {}},
+            "delete": {"min_age": f"{retention_days}d", "actions": {"delete": {}}},
+        },
+    }}
+
+
+def index_template(domains: list[str], replicas: int) -> dict[str, Any]:
+    """`<domain>-*` indices: gy.* as keywords (filterable in Discover) and the lifecycle policy."""
+    keyword = {"type": "keyword"}
+    return {
+        "index_patterns": [f"{domain}-*" for domain in domains] + [f"{UNPARSED_INDEX}-*"],
+        "priority": 200,
+        "template": {
+            "settings": {
+                "index.lifecycle.name": ILM_POLICY,
+                "index.number_of_shards": 1,
+                "index.number_of_replicas": min(1, replicas - 1),
+            },
+            "mappings": {"properties": {FIELD_PREFIX: {"properties": {name: keyword for name in PATH_FIELDS}}}},
+        },
+        "_meta": {"managed_by": conventions.PROJECT},
+    }
+
+
+def data_view_id(domain: str) -> str:
+    return f"{conventions.PROJECT}-{domain}"
+
+
+def data_view(domain: str) -> dict[str, Any]:
+    """Kibana's create-data-view request for one domain (override: re-running is harmless)."""
+    return {
+        "data_view": {
+            "id": data_view_id(domain),
+            "title": f"{domain}-*",
+            "name": domain,
+            "timeFieldName": "@timestamp",
+            "allowNoIndex": True,
+        },
+        "override": True,
+    }

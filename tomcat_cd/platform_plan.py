@@ -1,0 +1,61 @@
+"""What the platform stack deploys: logging (Filebeat, Elasticsearch, Kibana) and monitoring.
+
+Shared, like the site plan, by `cdctl render --stack platform` and the Pulumi program.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from tomcat_cd.builders import filebeat, logging, scope
+from tomcat_cd.errors import Problem, raise_if_any
+from tomcat_cd.model import load_sites
+from tomcat_cd.platform_settings import SECRET_KEYS, PlatformSettings
+from tomcat_cd.yamltext import to_yaml
+
+
+@dataclass(frozen=True)
+class PlatformPlan:
+    settings: PlatformSettings
+    logging: list[dict[str, Any]]
+    monitoring: list[dict[str, Any]]
+    files: dict[str, str]
+    """Files inside the ConfigMaps, written out by render for review (filebeat.yml, setup)."""
+    domains: list[str]
+
+    def objects(self) -> list[dict[str, Any]]:
+        return self.logging + self.monitoring
+
+
+def redacted(key: str) -> str:
+    return f"<redacted: tomcat-cd:{key}>"
+
+
+def build_platform_plan(settings: PlatformSettings, project_dir: Path,
+                        secret: Callable[[str], Any] | None = None) -> PlatformPlan:
+    """`secret(key)` gives a password (a Pulumi secret in the program, redacted in render)."""
+    missing = sorted(SECRET_KEYS - settings.passwords_set)
+    if settings.target == "cluster":
+        raise_if_any([Problem(f"Pulumi.{settings.stack}.yaml", f"tomcat-cd:{key}",
+                              f"is required for a cluster: pulumi config set --secret {key} -s {settings.stack}")
+                      for key in missing])
+    secret = secret or redacted
+    sites = load_sites(project_dir / settings.domains_dir, relative_to=project_dir)
+    domains = [site.domain for site in sites]
+    config_text = to_yaml(filebeat.filebeat_config(logging.ELASTIC_URL))
+    setup = logging.setup_files(domains, settings)
+    passwords = {key: (secret(key) if key in settings.passwords_set else redacted(key)) for key in SECRET_KEYS}
+    objects = [
+        logging.namespace(),
+        logging.credentials(passwords["elasticPassword"], passwords["kibanaPassword"]),
+        *logging.elasticsearch(settings),
+        *logging.kibana(settings),
+        *logging.filebeat_objects(settings, config_text),
+        *logging.setup_job(setup, settings),
+    ]
+    monitoring = scope.weave_scope(settings.weave_scope_node_port) if settings.weave_scope else []
+    files = {"config/filebeat.yml": config_text}
+    files.update({f"config/logging-setup/{name}": text for name, text in setup.items()})
+    return PlatformPlan(settings, objects, monitoring, files, domains)

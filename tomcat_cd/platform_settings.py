@@ -1,0 +1,116 @@
+"""Settings of the `platform` stack: what both environments share (logging, monitoring).
+
+Like the site stacks' settings, read from `pulumi.Config` by the program and from
+`Pulumi.platform.yaml` by cdctl, through one parser.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from tomcat_cd import conventions
+from tomcat_cd.errors import Problem, Problems, raise_if_any
+from tomcat_cd.fields import QUANTITY, Reader
+from tomcat_cd.settings import TARGETS, is_secret_marker
+
+PLATFORM_STACK = "platform"
+SECRET_KEYS = frozenset({"elasticPassword", "kibanaPassword"})
+KNOWN_KEYS = frozenset({"role", "domainsDir", "target", "kubeconfig", "renderDir", "elastic", "kibana",
+                        "filebeat", "weaveScope"}) | SECRET_KEYS
+IMAGE_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+# Platform NodePorts live below the site ranges (develop 31001+, master 32001+), so a
+# site can never take one.
+PLATFORM_PORTS = (30000, conventions.MASTER_FIRST_NODE_PORT - conventions.DEVELOP_PORT_OFFSET - 1)
+
+
+@dataclass(frozen=True)
+class Elastic:
+    """Elasticsearch. Defaults: Elastic 8.19.7, one node, 1g heap, 2Gi memory, 10 days of logs."""
+
+    version: str = "8.19.7"
+    replicas: int = 1
+    heap: str = "1g"
+    cpu: str = "1"
+    memory: str = "2Gi"
+    retention_days: int = 10
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    stack: str
+    target: str = "render"
+    """`render` (default unless `kubeconfig` is set) or `cluster`, as for the site stacks."""
+    kubeconfig: str | None = None
+    render_dir: str | None = None
+    domains_dir: str = "domains"
+    """Every domain file gets a Kibana data view `<domain>-*`."""
+    elastic: Elastic = Elastic()
+    kibana_node_port: int = 30601
+    """Kibana's NodePort (default 30601), outside the site ranges."""
+    filebeat_version: str | None = None
+    """Filebeat image tag; defaults to Elasticsearch's version."""
+    weave_scope: bool = True
+    """Deploy Weave Scope (archived upstream; last images pinned). Default true."""
+    weave_scope_node_port: int = 30040
+    passwords_set: frozenset[str] = frozenset()
+    """Which of elasticPassword/kibanaPassword are configured (values stay in Pulumi)."""
+
+    @property
+    def namespace(self) -> str:
+        return "logging"
+
+
+def is_platform(stack: str, values: Mapping[str, Any]) -> bool:
+    """The platform stack is named `platform`, or a copy of it says `role: platform`."""
+    return stack == PLATFORM_STACK or values.get("role") == PLATFORM_STACK
+
+
+def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str,
+                            decode_json: bool = False) -> PlatformSettings:
+    problems: list[Problem] = []
+    reader = Reader(values, Problems(source, problems), prefix=f"{conventions.PROJECT}:", decode_json=decode_json)
+    reader.reject_unknown(set(KNOWN_KEYS))
+    for key in SECRET_KEYS:
+        if values.get(key) is not None and not is_secret_marker(values[key]):
+            reader.problems.add(f"tomcat-cd:{key}", f"must be a secret: pulumi config set --secret {key} -s {stack}")
+    kubeconfig = reader.string("kubeconfig", None)
+    target = reader.string("target", "cluster" if kubeconfig else "render")
+    if target not in TARGETS:
+        reader.problems.add("tomcat-cd:target", f"must be render or cluster, got {target!r}")
+    elastic = reader.nested("elastic")
+    elastic.reject_unknown({"version", "replicas", "heap", "cpu", "memory", "retentionDays"})
+    kibana = reader.nested("kibana")
+    kibana.reject_unknown({"nodePort"})
+    filebeat = reader.nested("filebeat")
+    filebeat.reject_unknown({"version"})
+    scope = reader.nested("weaveScope")
+    scope.reject_unknown({"enabled", "nodePort"})
+    low, high = PLATFORM_PORTS
+    settings = PlatformSettings(
+        stack=stack,
+        target=target,
+        kubeconfig=kubeconfig,
+        render_dir=reader.string("renderDir", None),
+        domains_dir=reader.string("domainsDir", "domains"),
+        elastic=Elastic(
+            version=elastic.string("version", Elastic.version, IMAGE_TAG, "an image tag such as 8.19.7"),
+            replicas=elastic.integer("replicas", Elastic.replicas, low=1, high=9),
+            heap=elastic.string("heap", Elastic.heap, re.compile(r"^[0-9]+[mg]$"), "a JVM heap size such as 1g"),
+            cpu=elastic.string("cpu", Elastic.cpu, QUANTITY, "a CPU quantity such as 1"),
+            memory=elastic.string("memory", Elastic.memory, QUANTITY, "a memory quantity such as 2Gi"),
+            retention_days=elastic.integer("retentionDays", Elastic.retention_days, low=1, high=3650),
+        ),
+        kibana_node_port=kibana.integer("nodePort", 30601, low=low, high=high),
+        filebeat_version=filebeat.string("version", None, IMAGE_TAG, "an image tag such as 8.19.7"),
+        weave_scope=scope.boolean("enabled", True),
+        weave_scope_node_port=scope.integer("nodePort", 30040, low=low, high=high),
+        passwords_set=frozenset(k for k in SECRET_KEYS if values.get(k) is not None),
+    )
+    if settings.weave_scope and settings.kibana_node_port == settings.weave_scope_node_port:
+        reader.problems.add("tomcat-cd:weaveScope.nodePort",
+                            f"{settings.weave_scope_node_port} is also tomcat-cd:kibana.nodePort")
+    raise_if_any(problems)
+    return settings
