@@ -100,7 +100,7 @@ def test_bad_input_writes_nothing(project, tmp_path):
 def test_unknown_environment_and_bad_version_argument_exit_2(project, tmp_path):
     unknown = cdctl("--project-dir", str(project.root), "render", "--stack", "prod", "--out", str(tmp_path))
     assert unknown.code == 2
-    assert unknown.err.splitlines()[0] == f"error: Pulumi.prod.yaml: no such stack file in {project.root} (stacks: develop, master)"
+    assert unknown.err.splitlines()[0] == f"error: Pulumi.prod.yaml: no such stack file in {project.root} (stacks: develop, master, platform)"
     project.stack("staging", "config:\n  tomcat-cd:harborHost: h.example.com\n")
     staging = cdctl("--project-dir", str(project.root), "render", "--stack", "staging", "--out", str(tmp_path))
     assert staging.code == 2 and "unknown environment 'staging'" in staging.err

@@ -99,7 +99,7 @@ def test_version_overrides_and_missing_stack_file(project):
     settings = load_stack_file(project.root, "master", {"test.gyyx.cn": "v9.9.9"})
     assert settings.versions["test.gyyx.cn"] == "v9.9.9"
     assert settings.versions["api.gyyx.cn"] == "v3.0.2"
-    with pytest.raises(ConfigError, match=r"Pulumi.prod.yaml: no such stack file .* \(stacks: develop, master\)"):
+    with pytest.raises(ConfigError, match=r"Pulumi.prod.yaml: no such stack file .* \(stacks: develop, master, platform\)"):
         load_stack_file(project.root, "prod")
 
 
