@@ -25,7 +25,8 @@ DOCUMENTED = {
     "top": {"filebeat.inputs", "processors", "output.elasticsearch", "setup.template.enabled",
             "setup.ilm.enabled", "path.data", "path.logs", "logging.level", "name", "tags", "fields"},
     "filestream": {"type", "id", "enabled", "paths", "parsers", "prospector.scanner.check_interval",
-                   "prospector.scanner.recursive_glob", "close.on_state_change.inactive", "ignore_older",
+                   "prospector.scanner.recursive_glob", "prospector.scanner.exclude_files",
+                   "close.on_state_change.inactive", "ignore_older",
                    "encoding", "exclude_lines", "include_lines", "fields", "fields_under_root", "tags", "processors"},
     "multiline": {"type", "pattern", "negate", "match", "max_lines", "timeout", "flush_pattern", "count_lines",
                   "skip_newline"},
@@ -78,9 +79,11 @@ def test_filebeat_yml_uses_only_documented_filebeat_8_options(filebeat_yml):
 
 def test_filebeat_reads_the_three_log_trees_and_keeps_its_registry(filebeat_yml, platform_render):
     paths = {entry["id"]: entry["paths"] for entry in filebeat_yml["filebeat.inputs"]}
-    assert paths == {f"tomcat-cd-{kind}": [f"/data/nodelogs/*/{kind}/*/*/**"]
-                     for kind in ("accesslogs", "devlogs", "tomcatlogs")}
-    assert [e["id"] for e in filebeat_yml["filebeat.inputs"] if "parsers" in e] == ["tomcat-cd-tomcatlogs"]
+    assert paths == {**{f"tomcat-cd-{kind}": [f"/data/nodelogs/*/{kind}/*/*/**"]
+                        for kind in ("accesslogs", "devlogs", "tomcatlogs")},
+                     "tomcat-cd-devlogs-shop.gyyx.cn": ["/data/nodelogs/*/devlogs/shop.gyyx.cn/*/**"]}
+    multiline = [e["id"] for e in filebeat_yml["filebeat.inputs"] if "parsers" in e]
+    assert multiline == ["tomcat-cd-tomcatlogs", "tomcat-cd-devlogs-shop.gyyx.cn"]
     daemonset = yaml.safe_load((platform_render / "k8s/logging/daemonset-filebeat.yaml").read_text())
     volumes = {v["name"]: v.get("hostPath", {}).get("path") for v in daemonset["spec"]["template"]["spec"]["volumes"]}
     assert volumes["nodelogs"] == "/data/nodelogs" and volumes["data"] == "/data/filebeat"
@@ -141,6 +144,22 @@ def test_a_path_outside_the_layout_is_kept_and_tagged(filebeat_yml):
     output = filebeat_yml["output.elasticsearch"]
     assert output["index"].startswith("tomcat-cd-unparsed-")  # never dropped: the fallback index
     assert output["indices"] == [{"index": "%{[gy.domain]}-%{+yyyy.MM.dd}", "when.has_fields": ["gy.domain"]}]
+
+
+def test_a_site_with_multiline_app_logs_gets_its_own_input(filebeat_yml):
+    """shop.gyyx.cn says its app log records start with a timestamp: only its files are joined."""
+    inputs = {entry["id"]: entry for entry in filebeat_yml["filebeat.inputs"]}
+    (exclude,) = inputs["tomcat-cd-devlogs"]["prospector.scanner.exclude_files"]
+    shop_file = "/data/nodelogs/master/devlogs/shop.gyyx.cn/shop-gyyx-cn-5d8-x2/app/error.log"
+    assert re.search(exclude, shop_file)
+    assert not re.search(exclude, "/data/nodelogs/master/devlogs/test.gyyx.cn/test-gyyx-cn-1-a/error.log")
+    pattern = inputs["tomcat-cd-devlogs-shop.gyyx.cn"]["parsers"][0]["multiline"]["pattern"]
+    logback = ["2026-11-25 16:38:09.123 ERROR [http-nio-8080-exec-1] c.g.shop.Cart - checkout failed",
+               "java.lang.IllegalStateException: cart is empty",
+               "\tat com.gyyx.shop.Cart.checkout(Cart.java:42)",
+               "Caused by: java.sql.SQLException: timeout",
+               "2026-11-25 16:38:10.001 INFO  [main] c.g.shop.App - still serving"]
+    assert [len(e) for e in join_multiline(logback, pattern)] == [4, 1]
 
 
 # --- multiline on real Tomcat output ---------------------------------------------------

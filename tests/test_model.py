@@ -44,8 +44,10 @@ def test_a_minimal_domain_file_gets_every_default(empty_project):
 
 BAD_FILES = [
     ("unknown key", "nodePort: 32100\nreplica: 2\n",
-     "domains/a.example.com.yaml: replica: unknown key (known keys: baseImage, env, hosts, javaOpts, "
-     "jvmFlags, nodePort, probe, replicas, resources)"),
+     "domains/a.example.com.yaml: replica: unknown key (known keys: appLogMultiline, baseImage, env, hosts, "
+     "javaOpts, jvmFlags, nodePort, probe, replicas, resources)"),
+    ("bad multiline regex", "nodePort: 32100\nappLogMultiline: '^(unclosed'\n",
+     "domains/a.example.com.yaml: appLogMultiline: is not a regular expression: missing ), unterminated subpattern at position 1"),
     ("missing port", "replicas: {master: 1}\n", "domains/a.example.com.yaml: nodePort: is required"),
     ("port as text", "nodePort: '32100'\n", "domains/a.example.com.yaml: nodePort: must be an integer, got a string"),
     ("port too low", "nodePort: 31500\n",

@@ -27,7 +27,7 @@ TOMCAT_CONF_FILES = frozenset({
 })
 
 KNOWN_KEYS = {"nodePort", "replicas", "hosts", "resources", "javaOpts", "jvmFlags", "env",
-              "probe", "baseImage"}
+              "probe", "baseImage", "appLogMultiline"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,9 @@ class Site:
     env: dict[str, str] = field(default_factory=dict)
     probe: Probe = Probe()
     base_image: str | None = None
+    app_log_multiline: str | None = None
+    """A regex matching the first line of each application log record; lines that do not
+    match join the record before (default: none, one line per event)."""
     config_dir: str | None = None
     tomcat_dir: str | None = None
 
@@ -166,6 +169,7 @@ def parse_site(domain: str, path: Path, data: dict, problems: Problems) -> Site:
         env=reader.string_map("env", ENV_NAME, "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"),
         probe=_probe(reader.nested("probe")),
         base_image=reader.string("baseImage", None),
+        app_log_multiline=_regex(reader, "appLogMultiline"),
         config_dir=str(config_dir) if config_dir.is_dir() else None,
         tomcat_dir=str(tomcat_dir) if tomcat_dir.is_dir() else None,
     )
@@ -197,6 +201,18 @@ def _probe(reader: Reader) -> Probe:
         timeout_seconds=reader.integer("timeoutSeconds", Probe.timeout_seconds, low=1, high=120),
         startup_seconds=reader.integer("startupSeconds", Probe.startup_seconds, low=10, high=3600),
     )
+
+
+def _regex(reader: Reader, key: str) -> str | None:
+    pattern = reader.string(key, None)
+    if pattern is None:
+        return None
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        reader.problems.add(key, f"is not a regular expression: {err}")
+        return None
+    return pattern
 
 
 def _hosts(reader: Reader) -> tuple[HostAlias, ...]:

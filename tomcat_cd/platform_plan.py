@@ -44,7 +44,8 @@ def build_platform_plan(settings: PlatformSettings, project_dir: Path,
     secret = secret or redacted
     sites = load_sites(project_dir / settings.domains_dir, relative_to=project_dir)
     domains = [site.domain for site in sites]
-    config_text = to_yaml(filebeat.filebeat_config(logging.ELASTIC_URL))
+    app_multiline = {site.domain: site.app_log_multiline for site in sites if site.app_log_multiline}
+    config_text = to_yaml(filebeat.filebeat_config(logging.ELASTIC_URL, app_multiline))
     setup = logging.setup_files(domains, settings)
     passwords = {key: (secret(key) if key in settings.passwords_set else redacted(key)) for key in SECRET_KEYS}
     objects = [

@@ -12,6 +12,7 @@ deletes each index 10 days after it was created - no rollover alias to manage.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tomcat_cd import conventions
@@ -36,19 +37,31 @@ def dissect_tokenizer() -> str:
     return f"{conventions.NODE_LOG_ROOT}/{keys}/%{{?file}}"
 
 
-def input_paths(kind: str) -> list[str]:
-    """Every environment, domain and pod folder of one log kind, at any depth below the pod."""
-    return [f"{conventions.NODE_LOG_ROOT}/*/{kind}/*/*/**"]
+def input_paths(kind: str, domain: str = "*") -> list[str]:
+    """Every environment and pod folder of one log kind (of one domain, or all), at any depth."""
+    return [f"{conventions.NODE_LOG_ROOT}/*/{kind}/{domain}/*/**"]
 
 
-def filebeat_config(elastic_url: str) -> dict[str, Any]:
+def _multiline(record_start: str) -> list[dict[str, Any]]:
+    return [{"multiline": {"type": "pattern", "pattern": record_start, "negate": True, "match": "after"}}]
+
+
+def filebeat_config(elastic_url: str, app_multiline: dict[str, str] | None = None) -> dict[str, Any]:
+    """`app_multiline` maps a domain to the regex starting its application log records: those
+    domains' devlogs get an input of their own, which the shared devlogs input leaves out."""
+    app_multiline = dict(sorted((app_multiline or {}).items()))
     inputs = []
     for kind in sorted(conventions.LOG_KINDS):
         entry: dict[str, Any] = {"type": "filestream", "id": f"tomcat-cd-{kind}", "paths": input_paths(kind)}
         if kind == "tomcatlogs":
-            entry["parsers"] = [{"multiline": {"type": "pattern", "pattern": TOMCAT_RECORD_START,
-                                               "negate": True, "match": "after"}}]
+            entry["parsers"] = _multiline(TOMCAT_RECORD_START)
+        if kind == "devlogs" and app_multiline:
+            root = re.escape(conventions.NODE_LOG_ROOT)
+            entry["prospector.scanner.exclude_files"] = [f"^{root}/[^/]+/{kind}/{re.escape(d)}/" for d in app_multiline]
         inputs.append(entry)
+    for domain, record_start in app_multiline.items():
+        inputs.append({"type": "filestream", "id": f"tomcat-cd-devlogs-{domain}",
+                       "paths": input_paths("devlogs", domain), "parsers": _multiline(record_start)})
     domain_field = f"{FIELD_PREFIX}.domain"
     return {
         "filebeat.inputs": inputs,
