@@ -37,7 +37,8 @@ def _run_change(args, project_dir: Path, settings: StackSettings, domain: str, v
                 build: Build | None, message: str) -> int:
     deployer = _deployer(args, project_dir)
     try:
-        update = deployer.change_site(domain, version, build, message, _confirm(args), settings.build_images)
+        update = deployer.change_site(domain, version, build, message, _confirm(args), settings.build_images,
+                                      refresh=settings.target == "cluster")
     except Cancelled:
         print("cancelled: nothing was changed")
         return 0
@@ -108,6 +109,29 @@ def cmd_rollback(args: argparse.Namespace, project_dir: Path) -> int:
     return _run_change(args, project_dir, settings, args.domain, target.version, build, message)
 
 
+DRIFT_FOUND = 3
+
+
+def cmd_drift(args: argparse.Namespace, project_dir: Path) -> int:
+    _check_domain_version(args.domain, None)
+    settings = checked_settings(project_dir, args.env, args.domain, None)
+    if settings.target != "cluster":
+        raise_if_any([Problem(f"Pulumi.{args.env}.yaml", "tomcat-cd:target",
+                              "drift needs a cluster to compare with (render mode has none)")])
+    try:
+        changes = _deployer(args, project_dir).drift(args.domain)
+    except StepFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return ENGINE_FAILED
+    if not changes:
+        print(f"{args.domain} in {args.env}: no drift")
+        return 0
+    print(f"{args.domain} in {args.env}: drifted from the last update (the next deploy puts it back):")
+    for name, op, properties in changes:
+        print(f"  {name}: {op} {', '.join(properties)}".rstrip())
+    return DRIFT_FOUND
+
+
 def _stack_argument(argv: list[str]) -> str | None:
     for index, arg in enumerate(argv):
         if arg in ("-s", "--stack") and index + 1 < len(argv):
@@ -174,6 +198,14 @@ def add_commands(commands) -> None:
     target.add_argument("--steps", type=int, default=1, help="how many versions back (default 1)")
     rollback.add_argument("--yes", action="store_true", help="apply without asking")
     rollback.set_defaults(func=cmd_rollback)
+
+    drift = commands.add_parser(
+        "drift", help="what was changed by hand on the cluster since the last update (exit 3 if any)",
+        description="Compare the site's live objects with the last update (a dry-run refresh). "
+                    "Exit 0: none; 3: drift found (the next deploy puts it back).")
+    drift.add_argument("domain", metavar="DOMAIN")
+    environment(drift)
+    drift.set_defaults(func=cmd_drift)
 
     pulumi = commands.add_parser(
         "pulumi", help="run this project's Pulumi CLI in local mode (e.g. cdctl pulumi up -s develop)",

@@ -65,7 +65,8 @@ class EngineProject:
         return objects
 
 
-def make_engine_project(tmp: Path) -> EngineProject:
+def make_engine_project(tmp: Path, kubeconfig: Path | None = None) -> EngineProject:
+    """A scratch project; with `kubeconfig` its stacks deploy to that cluster (no image builds)."""
     root = tmp / "project"
     root.mkdir()
     for name in PROJECT_FILES:
@@ -80,6 +81,9 @@ def make_engine_project(tmp: Path) -> EngineProject:
         path = root / f"Pulumi.{stack}.yaml"
         document = yaml.safe_load(path.read_text())
         document["config"]["tomcat-cd:warRoot"] = str(wars)
+        if kubeconfig is not None:
+            document["config"]["tomcat-cd:kubeconfig"] = str(kubeconfig)
+            document["config"]["tomcat-cd:buildImages"] = False
         path.write_text(yaml.safe_dump(document, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)

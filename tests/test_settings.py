@@ -180,3 +180,17 @@ def test_a_cluster_platform_needs_its_passwords(project):
     with pytest.raises(ConfigError) as caught:
         build_platform_plan(settings, project.root)
     assert [p.field for p in caught.value.problems] == ["tomcat-cd:elasticPassword", "tomcat-cd:kibanaPassword"]
+
+
+def test_stack_files_rewritten_by_pulumi_read_the_same(project):
+    """`pulumi config set` rewrites the stack file with every scalar quoted."""
+    project.stack("develop", """
+        config:
+          tomcat-cd:harborHost: harbor.gyyx.cn
+          tomcat-cd:buildImages: "false"
+          tomcat-cd:protectNamespace: "true"
+          tomcat-cd:versions:
+            test.gyyx.cn: v1.2.0
+        """)
+    settings = load_stack_file(project.root, "develop")
+    assert (settings.build_images, settings.protect_namespace) == (False, True)

@@ -12,6 +12,7 @@ import fcntl
 import getpass
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -33,6 +34,18 @@ from tomcat_cd.settings import Build, StackSettings, cd_git_id, load_stack_file
 LOCK_RETRIES = 30
 
 
+def _differences(old, new, path: str, depth: int = 3) -> list[str]:
+    """Paths (to `depth` levels) where two JSON values differ."""
+    if old == new:
+        return []
+    if depth == 0 or not (isinstance(old, dict) and isinstance(new, dict)):
+        if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and depth:
+            return [p for i, (a, b) in enumerate(zip(old, new)) for p in _differences(a, b, f"{path}[{i}]", depth - 1)]
+        return [path]
+    return [p for key in sorted(set(old) | set(new))
+            for p in _differences(old.get(key), new.get(key), f"{path}.{key}", depth - 1)]
+
+
 class Cancelled(Exception):
     """The person at the terminal said no after the preview."""
 
@@ -49,7 +62,11 @@ def _last_error_line(err: Exception) -> str:
     """The engine's last `error: ...` line (the Automation API wraps it in code/stdout/stderr)."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     errors = [line[line.index("error:"):] for line in lines if "error:" in line]
-    return (errors or lines or ["unknown error"])[-1]
+    # The engine closes with generic lines; the resource's own error says what happened.
+    specific = [e for e in errors if not re.search(r"error: (update failed|Resource monitor has terminated)", e)]
+    detail = (specific or errors or lines or ["unknown error"])[-1]
+    conflict = [line for line in lines if "had an apply conflict" in line]
+    return f"{detail} {conflict[-1]}" if conflict else detail
 
 
 @dataclass
@@ -99,10 +116,12 @@ class Deployer:
         return json.loads(value.value) if value and value.value else {}
 
     def change_site(self, domain: str, version: str | None, build: Build | None, message: str,
-                    confirm: Callable[[], bool] | None = None, build_images: bool = False) -> int:
+                    confirm: Callable[[], bool] | None = None, build_images: bool = False,
+                    refresh: bool = False) -> int:
         """Set (or remove, with version None) the domain's version and build, then update
-        that site only; returns the update's number. Restores the stack config if any
-        step fails or is cancelled."""
+        that site only; returns the update's number. With `refresh` (a real cluster) the
+        site's live objects are read first, so a hand-made change is put back. Restores
+        the stack config if any step fails or is cancelled."""
         with self.lock():
             stack = self._step("select stack", self.stack)
             before = (self._config_map(stack, "versions").get(domain), self._config_map(stack, "builds").get(domain))
@@ -114,15 +133,45 @@ class Deployer:
                 # change in full (diff=True), so the program runs once, not twice.
                 if confirm is not None:
                     self._step("preview", lambda: stack.preview(target=targets, diff=True, color=self.color,
-                                                                on_output=self.out, message=message))
+                                                                on_output=self.out, message=message,
+                                                                refresh=refresh or None))
                     if not confirm():
                         raise Cancelled()
-                self._step("update", lambda: self._up(stack, targets, message))
+                self._step("update", lambda: self._up(stack, targets, message, refresh))
                 return chronological(stack.history())[-1][0]
             except BaseException:
                 self._set_site(stack, domain, *before)
                 self.out(f"restored the stack config of {self.stack_name}")
                 raise
+
+    def drift(self, domain: str) -> list[tuple[str, str, list[str]]]:
+        """(resource, change, spec paths) for each of the site's resources whose live object
+        differs from the last update: a dry-run refresh targeted at the site, comparing the
+        `spec` Pulumi recorded with the one on the cluster (status always moves; spec is
+        what a person changes)."""
+        stack = self.existing_stack()
+        project = stack.workspace.project_settings().name
+        targets = site_urns(self.stack_name, project, conventions.k8s_name(domain))
+        existing = {r.get("urn") for r in (stack.export_stack().deployment or {}).get("resources", [])}
+        found: dict[str, tuple[str, str, list[str]]] = {}
+
+        def collect(event: auto.EngineEvent) -> None:
+            # A refresh reports each resource as read; those whose live object moved come
+            # back as an update (or a delete when the object is gone).
+            step = event.res_outputs_event
+            if step is None or step.metadata.op not in (auto.OpType.UPDATE, auto.OpType.DELETE):
+                return
+            name = step.metadata.urn.rsplit("::", 1)[-1]
+            old = (step.metadata.old.outputs if step.metadata.old else None) or {}
+            new = (step.metadata.new.outputs if step.metadata.new else None) or {}
+            if step.metadata.op == auto.OpType.DELETE or not new:
+                found[name] = (name, "deleted", [])
+            elif old.get("spec") != new.get("spec"):
+                found[name] = (name, "changed", _differences(old.get("spec"), new.get("spec"), "spec"))
+
+        self._step("refresh preview", lambda: stack.preview_refresh(
+            target=[u for u in targets if u in existing], on_event=collect, color=self.color))
+        return sorted(found.values())
 
     def _set_site(self, stack: auto.Stack, domain: str, version: str | None, build: dict | None) -> None:
         """Write one domain's entries of the versions and builds maps (None removes them),
@@ -166,10 +215,11 @@ class Deployer:
         planned = set(site_urns(self.stack_name, project, name, build_images)) if deployed else set()
         return [urn for urn in site_urns(self.stack_name, project, name) if urn in existing or urn in planned]
 
-    def _up(self, stack: auto.Stack, targets: list[str] | None, message: str) -> auto.UpResult:
+    def _up(self, stack: auto.Stack, targets: list[str] | None, message: str, refresh: bool) -> auto.UpResult:
         for attempt in range(LOCK_RETRIES):
             try:
-                return stack.up(target=targets, diff=True, color=self.color, on_output=self.out, message=message)
+                return stack.up(target=targets, diff=True, color=self.color, on_output=self.out, message=message,
+                                refresh=refresh or None)
             except auto.ConcurrentUpdateError:
                 self.out(f"stack {self.stack_name} is locked by another update; retrying ({attempt + 1}/{LOCK_RETRIES})")
                 time.sleep(2)

@@ -221,7 +221,8 @@ def load_stack_file(project_dir: Path, stack: str, versions: Mapping[str, str] |
             values["builds"] = {d: b for d, b in builds.items() if d not in versions}
     if domains_dir is not None:
         values["domainsDir"] = domains_dir
-    return parse_settings(stack, values, source)
+    # Pulumi rewrites stack files with every scalar quoted ("false", "2"): read them as it does.
+    return parse_settings(stack, values, source, decode_json=True)
 
 
 def cd_git_id(project_dir: Path) -> str:

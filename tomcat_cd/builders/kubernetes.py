@@ -14,6 +14,9 @@ from tomcat_cd import conventions
 from tomcat_cd.model import Site
 
 CONTAINER = "tomcat"
+# These objects are tomcat-cd's alone: a deploy takes back fields someone changed by hand
+# (kubectl scale, set image) instead of failing on a server-side apply conflict.
+OWNED = {"pulumi.com/patchForce": "true"}
 ENV_LABEL = "tomcat-cd/environment"
 
 
@@ -52,7 +55,7 @@ def _metadata(site: Site, environment: str, version: str) -> dict[str, Any]:
         "namespace": conventions.namespace(environment),
         "labels": {**conventions.site_labels(site.domain), **conventions.selector_labels(site.domain),
                    ENV_LABEL: environment},
-        "annotations": {"tomcat-cd/domain": site.domain, "tomcat-cd/version": version},
+        "annotations": {"tomcat-cd/domain": site.domain, "tomcat-cd/version": version, **OWNED},
     }
 
 
@@ -89,7 +92,8 @@ def deployment(site: Site, environment: str, version: str, image: str,
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "selector": {"matchLabels": conventions.selector_labels(site.domain)},
             "template": {
-                "metadata": {"labels": dict(metadata["labels"]), "annotations": dict(metadata["annotations"])},
+                "metadata": {"labels": dict(metadata["labels"]),
+                             "annotations": {k: v for k, v in metadata["annotations"].items() if k not in OWNED}},
                 "spec": pod_spec,
             },
         },
@@ -146,7 +150,7 @@ def _container(site: Site, image: str) -> dict[str, Any]:
 def service(site: Site, environment: str, version: str) -> dict[str, Any]:
     """A NodePort Service on the site's port for this environment."""
     metadata = _metadata(site, environment, version)
-    metadata["annotations"] = {"tomcat-cd/domain": site.domain}
+    metadata["annotations"] = {"tomcat-cd/domain": site.domain, **OWNED}
     return {
         "apiVersion": "v1",
         "kind": "Service",

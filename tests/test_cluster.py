@@ -1,0 +1,170 @@
+"""End to end on a real Kubernetes API server: a kwok cluster built from Go modules
+(scripts/install-cluster), started and stopped by these tests (scripts/cluster).
+
+kwok simulates the nodes: pods are scheduled, marked Running and Ready, and the
+controllers run for real, so admission, defaulting, rollouts and drift are real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from conftest import REPO, cdctl, require_installed
+from engine_harness import make_engine_project, require_engine
+
+pytestmark = pytest.mark.cluster
+BIN = Path(subprocess.run([str(REPO / "scripts/install-cluster"), "--print-path"],
+                          capture_output=True, text=True).stdout.strip())
+
+
+def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=kwargs.pop("timeout", 300), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    require_installed((BIN / "kwokctl").exists(), f"no cluster binaries in {BIN}: run scripts/install-cluster")
+    require_engine()
+    state = tmp_path_factory.mktemp("cluster")
+    env = dict(os.environ, TOMCAT_CD_CLUSTER_DIR=str(state))
+    started = run(str(REPO / "scripts/cluster"), "up", env=env)
+    if started.returncode != 0:
+        run(str(REPO / "scripts/cluster"), "down", env=env)
+        pytest.fail(f"scripts/cluster up failed: {started.stderr}")
+    kubeconfig = state / "kubeconfig"
+    server = urlparse(yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"])
+    assert server.hostname == "127.0.0.1"
+    try:
+        yield kubeconfig
+    finally:
+        stopped = run(str(REPO / "scripts/cluster"), "down", env=env)
+        assert stopped.returncode == 0, stopped.stderr
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", server.port)) != 0, "the API server's port is still bound"
+        assert run("pgrep", "-f", str(state)).returncode == 1, "a cluster process outlived scripts/cluster down"
+
+
+def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
+    return run(str(BIN / "kubectl"), "--kubeconfig", str(kubeconfig), *args)
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster, tmp_path_factory):
+    """The example project deployed to the cluster: develop, then master."""
+    project = make_engine_project(tmp_path_factory.mktemp("engine"), kubeconfig=cluster)
+    for domain, version in (("test.gyyx.cn", "v1.2.0"), ("test.gyyx.cn", "v1.3.0"), ("shop.gyyx.cn", "v2.4.0"),
+                            ("shop.gyyx.cn", "v2.4.1"), ("api.gyyx.cn", "v3.0.2")):
+        project.add_war(domain, version)
+    for stack in ("develop", "master"):
+        result = project.pulumi("up", "-s", stack, "--yes", "--skip-preview")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return project
+
+
+def test_the_cluster_has_three_labelled_nodes(cluster):
+    nodes = json.loads(kubectl(cluster, "get", "nodes", "-o", "json").stdout)["items"]
+    assert len(nodes) == 3
+    for node in nodes:
+        labels = node["metadata"]["labels"]
+        assert labels["kubernetes.io/os"] == "linux" and "node-role.kubernetes.io/worker" in labels
+    assert sum(n["metadata"]["labels"].get("tomcat-cd/elasticsearch") == "true" for n in nodes) == 1
+
+
+def test_pulumi_up_creates_every_object_and_rollouts_complete(cluster, deployed):
+    for namespace, sites in (("develop", ("shop-gyyx-cn", "test-gyyx-cn")),
+                             ("master", ("api-gyyx-cn", "shop-gyyx-cn", "test-gyyx-cn"))):
+        for site in sites:
+            status = kubectl(cluster, "rollout", "status", f"deployment/{site}", "-n", namespace, "--timeout=120s")
+            assert status.returncode == 0, status.stderr
+            service = json.loads(kubectl(cluster, "get", "service", site, "-n", namespace, "-o", "json").stdout)
+            assert service["spec"]["type"] == "NodePort"
+    port = json.loads(kubectl(cluster, "get", "service", "test-gyyx-cn", "-n", "master", "-o", "json").stdout)
+    assert port["spec"]["ports"][0]["nodePort"] == 32001
+
+
+def test_server_side_dry_run_accepts_every_rendered_object(cluster, deployed, tmp_path):
+    # The platform's namespaces exist for real so that its namespaced objects can be checked.
+    for stack in ("develop", "master", "platform"):
+        out = tmp_path / stack
+        assert cdctl("render", "--stack", stack, "--out", str(out)).code == 0
+        if stack == "platform":
+            for namespace in sorted((out / "k8s/_cluster").glob("namespace-*.yaml")):
+                assert kubectl(cluster, "apply", "-f", str(namespace)).returncode == 0
+        files = sorted(str(p) for p in (out / "k8s").rglob("*.yaml"))
+        result = kubectl(cluster, "apply", "--dry-run=server", *[a for f in files for a in ("-f", f)])
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("(server dry run)") == len(files), result.stdout
+
+
+def watch(cluster: Path, namespace: str, name: str, stop: threading.Event, seen: list) -> None:
+    while not stop.is_set():
+        got = kubectl(cluster, "get", "deployment", name, "-n", namespace, "-o", "json")
+        if got.returncode == 0:
+            status = json.loads(got.stdout)
+            seen.append((status["spec"]["replicas"], status["status"].get("availableReplicas", 0),
+                         status["spec"]["template"]["spec"]["containers"][0]["image"]))
+        time.sleep(0.2)
+
+
+def rolling(cluster: Path, project, *cdctl_args: str) -> list[tuple[int, int, str]]:
+    stop, seen = threading.Event(), []
+    watcher = threading.Thread(target=watch, args=(cluster, "master", "test-gyyx-cn", stop, seen))
+    watcher.start()
+    try:
+        result = project.cdctl(*cdctl_args)
+    finally:
+        stop.set()
+        watcher.join()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    return seen
+
+
+def test_deploy_and_rollback_are_rolling_updates_that_keep_every_replica(cluster, deployed):
+    seen = rolling(cluster, deployed, "deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "master", "--yes")
+    images = {image.rsplit(":", 1)[1].split("-")[0] for _, _, image in seen}
+    assert images == {"v1.2.0", "v1.3.0"}, "the watch saw the change happen"
+    assert min(available for _, available, _ in seen) >= 2 == seen[0][0], seen
+    assert seen[-1][2].endswith(tuple(f"v1.3.0-master-{c}" for c in "0123456789abcdef")) or ":v1.3.0-" in seen[-1][2]
+
+    back = rolling(cluster, deployed, "rollback", "test.gyyx.cn", "--env", "master", "--yes")
+    assert min(available for _, available, _ in back) >= 2, back
+    assert ":v1.2.0-" in back[-1][2]
+
+
+def test_a_change_by_hand_is_reported_and_the_next_deploy_puts_it_back(cluster, deployed):
+    name, namespace = "shop-gyyx-cn", "develop"
+    assert kubectl(cluster, "set", "image", f"deployment/{name}", "tomcat=registry.example/hacked:1", "-n", namespace).returncode == 0
+    assert kubectl(cluster, "scale", f"deployment/{name}", "--replicas=3", "-n", namespace).returncode == 0
+    drift = deployed.cdctl("drift", "shop.gyyx.cn", "--env", "develop")
+    assert drift.returncode == 3, drift.stdout + drift.stderr
+    lines = drift.stdout.splitlines()
+    assert lines[0] == "shop.gyyx.cn in develop: drifted from the last update (the next deploy puts it back):"
+    assert lines[1].startswith("  shop-gyyx-cn-deployment: changed spec.replicas, spec.template.spec")
+    assert len(lines) == 2, drift.stdout  # the Service was not touched
+    assert deployed.cdctl("drift", "test.gyyx.cn", "--env", "develop").returncode == 0
+    put_back = deployed.cdctl("deploy", "shop.gyyx.cn", "--version", "v2.4.1", "--env", "develop", "--yes")
+    assert put_back.returncode == 0, put_back.stdout[-3000:] + put_back.stderr[-2000:]
+    live = json.loads(kubectl(cluster, "get", "deployment", name, "-n", namespace, "-o", "json").stdout)
+    assert live["spec"]["replicas"] == 1
+    assert ":v2.4.1-develop-" in live["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert deployed.cdctl("drift", "shop.gyyx.cn", "--env", "develop").returncode == 0
+
+
+def test_destroying_production_is_refused_while_its_namespace_is_protected(cluster, deployed):
+    result = deployed.pulumi("destroy", "-s", "master", "--yes")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "protected" in output and "pulumi state unprotect" in output, output[-2000:]
+    # Nothing was deleted: every production site still runs.
+    names = kubectl(cluster, "get", "deployments", "-n", "master", "-o", "name").stdout.split()
+    assert names == ["deployment.apps/api-gyyx-cn", "deployment.apps/shop-gyyx-cn", "deployment.apps/test-gyyx-cn"]
