@@ -35,8 +35,8 @@ def timed(action) -> float:
     return elapsed
 
 
-def engine_project_with(domains: int, work: Path):
-    project = make_engine_project(work)
+def engine_project_with(domains: int, work: Path, kubeconfig: Path | None = None):
+    project = make_engine_project(work, kubeconfig)
     generated = make_project(domains, work / "generated")
     shutil.rmtree(project.root / "domains")
     shutil.copytree(generated / "domains", project.root / "domains")

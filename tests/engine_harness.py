@@ -65,6 +65,15 @@ class EngineProject:
         return objects
 
 
+def rendered_objects(out: Path) -> dict[tuple[str, str], dict]:
+    """The objects `cdctl render` wrote under `out`, by (kind, name)."""
+    objects = {}
+    for path in (out / "k8s").rglob("*.yaml"):
+        obj = yaml.safe_load(path.read_text())
+        objects[(obj["kind"], obj["metadata"]["name"])] = obj
+    return objects
+
+
 def make_engine_project(tmp: Path, kubeconfig: Path | None = None) -> EngineProject:
     """A scratch project; with `kubeconfig` its stacks deploy to that cluster (no image builds)."""
     root = tmp / "project"

@@ -123,3 +123,17 @@ def test_outside_a_checkout_says_where_to_point(tmp_path):
     result = cdctl("check", cwd=tmp_path)
     assert result.code == 2
     assert "not inside a tomcat-cd checkout" in result.err
+
+
+def test_a_site_on_a_platform_port_is_refused_naming_both(project, tmp_path):
+    text = (project.root / "Pulumi.platform.yaml").read_text().replace("nodePort: 30601", "nodePort: 31001")
+    (project.root / "Pulumi.platform.yaml").write_text(text)
+    site = cdctl("--project-dir", str(project.root), "render", "--stack", "develop", "--out", str(tmp_path / "d"))
+    assert site.code == 2
+    assert site.err.splitlines()[0] == ("error: domains/test.gyyx.cn.yaml: nodePort: 31001 (develop) is also "
+                                        "tomcat-cd:kibana.nodePort of the platform stack (Pulumi.platform.yaml)")
+    platform = cdctl("--project-dir", str(project.root), "render", "--stack", "platform", "--out", str(tmp_path / "p"))
+    assert platform.code == 2
+    assert platform.err.splitlines()[0] == ("error: Pulumi.platform.yaml: tomcat-cd:kibana.nodePort: 31001 is also "
+                                            "the develop NodePort of test.gyyx.cn (domains/test.gyyx.cn.yaml)")
+    assert not (tmp_path / "d").exists() and not (tmp_path / "p").exists()

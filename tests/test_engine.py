@@ -11,9 +11,8 @@ import subprocess
 import threading
 
 import pytest
-import yaml
 
-from engine_harness import make_engine_project, require_engine
+from engine_harness import make_engine_project, rendered_objects, require_engine
 
 pytestmark = pytest.mark.engine
 PASSWORD = "e2e-harbor-robot-password-7f3a"
@@ -52,10 +51,7 @@ def test_pulumi_up_writes_exactly_what_cdctl_render_writes(engine_project, tmp_p
     up(engine_project)
     out = tmp_path / "render"
     ok(engine_project.cdctl("render", "--stack", "develop", "--out", str(out)))
-    rendered = {}
-    for path in (out / "k8s").rglob("*.yaml"):
-        obj = yaml.safe_load(path.read_text())
-        rendered[(obj["kind"], obj["metadata"]["name"])] = obj
+    rendered = rendered_objects(out)
     applied = engine_project.manifests("develop")
     assert sorted(applied) == sorted(rendered)
     for key, obj in rendered.items():
@@ -204,10 +200,7 @@ def test_pulumi_up_of_the_platform_stack_writes_what_render_writes(engine_projec
     assert "kibanaDataViews" in output
     out = tmp_path / "render"
     ok(engine_project.cdctl("render", "--stack", "platform", "--out", str(out)))
-    rendered = {}
-    for path in (out / "k8s").rglob("*.yaml"):
-        obj = yaml.safe_load(path.read_text())
-        rendered[(obj["kind"], obj["metadata"]["name"])] = obj
+    rendered = rendered_objects(out)
     applied = engine_project.manifests("platform")
     assert sorted(applied) == sorted(rendered)
     for key, obj in rendered.items():

@@ -40,7 +40,7 @@ def _differences(old, new, path: str, depth: int = 3) -> list[str]:
         return []
     if depth == 0 or not (isinstance(old, dict) and isinstance(new, dict)):
         if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and depth:
-            return [p for i, (a, b) in enumerate(zip(old, new)) for p in _differences(a, b, f"{path}[{i}]", depth - 1)]
+            return [p for i, (a, b) in enumerate(zip(old, new, strict=True)) for p in _differences(a, b, f"{path}[{i}]", depth - 1)]
         return [path]
     return [p for key in sorted(set(old) | set(new))
             for p in _differences(old.get(key), new.get(key), f"{path}.{key}", depth - 1)]

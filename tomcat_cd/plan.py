@@ -14,7 +14,8 @@ from tomcat_cd import conventions
 from tomcat_cd.builders import dockerfile, kubernetes, tomcat
 from tomcat_cd.errors import Problem, raise_if_any
 from tomcat_cd.model import Site, load_sites
-from tomcat_cd.settings import StackSettings
+from tomcat_cd.platform_settings import PLATFORM_STACK, parse_platform_settings, port_clashes
+from tomcat_cd.settings import StackSettings, read_stack_values
 
 # What the pull secret carries when the real password is not at hand (render).
 REDACTED = "<redacted: tomcat-cd:harborPassword>"
@@ -86,6 +87,7 @@ def build_plan(settings: StackSettings, project_dir: Path, cd_git_id: str,
                 f"no domain file {settings.domains_dir}/{d}.yaml") for d in unknown
     ])
     raise_if_any([p for s in sites for p in _override_problems(s)])
+    raise_if_any(_platform_port_problems(sites, project_dir))
     environment = settings.environment
     pull_secret = None
     if settings.pull_secret_name:
@@ -130,6 +132,16 @@ def build_context(site: Site, version: str, settings: StackSettings, image: str)
         files=dict(sorted(files.items())),
         copies=dict(sorted(copies.items())),
     )
+
+
+def _platform_port_problems(sites: list[Site], project_dir: Path) -> list[Problem]:
+    """A site may not take a NodePort of the platform stack (Kibana, Weave Scope)."""
+    if not (project_dir / f"Pulumi.{PLATFORM_STACK}.yaml").is_file():
+        return []
+    source, values = read_stack_values(project_dir, PLATFORM_STACK)
+    settings = parse_platform_settings(PLATFORM_STACK, values, source, decode_json=True)
+    return [Problem(site.source, "nodePort", f"{port} ({env}) is also {key} of the platform stack ({source})")
+            for site, env, port, key in port_clashes(settings, sites)]
 
 
 def _override_problems(site: Site) -> list[Problem]:

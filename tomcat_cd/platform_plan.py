@@ -12,7 +12,7 @@ from typing import Any, Callable
 from tomcat_cd.builders import filebeat, logging, scope
 from tomcat_cd.errors import Problem, raise_if_any
 from tomcat_cd.model import load_sites
-from tomcat_cd.platform_settings import SECRET_KEYS, PlatformSettings
+from tomcat_cd.platform_settings import SECRET_KEYS, PlatformSettings, port_clashes
 from tomcat_cd.yamltext import to_yaml
 
 
@@ -43,6 +43,9 @@ def build_platform_plan(settings: PlatformSettings, project_dir: Path,
                       for key in missing])
     secret = secret or redacted
     sites = load_sites(project_dir / settings.domains_dir, relative_to=project_dir)
+    source = f"Pulumi.{settings.stack}.yaml"
+    raise_if_any([Problem(source, key, f"{port} is also the {env} NodePort of {site.domain} ({site.source})")
+                  for site, env, port, key in port_clashes(settings, sites)])
     domains = [site.domain for site in sites]
     app_multiline = {site.domain: site.app_log_multiline for site in sites if site.app_log_multiline}
     config_text = to_yaml(filebeat.filebeat_config(logging.ELASTIC_URL, app_multiline))

@@ -21,9 +21,9 @@ KNOWN_KEYS = frozenset({"role", "domainsDir", "target", "kubeconfig", "renderDir
                         "filebeat", "weaveScope"}) | SECRET_KEYS
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
-# Platform NodePorts live below the site ranges (develop 31001+, master 32001+), so a
-# site can never take one.
-PLATFORM_PORTS = (30000, conventions.MASTER_FIRST_NODE_PORT - conventions.DEVELOP_PORT_OFFSET - 1)
+# Platform NodePorts default below the site ranges (develop 31001+, master 32001+); any
+# NodePort is allowed, and a clash with a site is refused naming both (platform_ports).
+PLATFORM_PORTS = (30000, conventions.MASTER_LAST_NODE_PORT)
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,21 @@ class PlatformSettings:
     @property
     def namespace(self) -> str:
         return "logging"
+
+
+def platform_ports(settings: PlatformSettings) -> dict[int, str]:
+    """NodePort -> the platform setting that takes it."""
+    ports = {settings.kibana_node_port: "tomcat-cd:kibana.nodePort"}
+    if settings.weave_scope:
+        ports[settings.weave_scope_node_port] = "tomcat-cd:weaveScope.nodePort"
+    return ports
+
+
+def port_clashes(settings: PlatformSettings, sites: list) -> list[tuple[Any, str, int, str]]:
+    """(site, environment, port, platform setting) for every site port a platform service also takes."""
+    taken = platform_ports(settings)
+    return [(site, env, site.node_port(env), taken[site.node_port(env)])
+            for site in sites for env in conventions.ENVIRONMENTS if site.node_port(env) in taken]
 
 
 def is_platform(stack: str, values: Mapping[str, Any]) -> bool:
