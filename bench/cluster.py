@@ -37,10 +37,12 @@ def main() -> None:
             work.mkdir()
             project = engine_project_with(size, work, kubeconfig=state / "cluster" / "kubeconfig")
             started = time.perf_counter()
-            timed(lambda project=project: project.pulumi("up", "-s", "develop", "--yes", "--skip-preview"))
+            timed(lambda project=project: project.pulumi("up", "-s", "develop", "--yes", "--skip-preview",
+                                                         timeout=3600))
             rows.append((size, time.perf_counter() - started))
             # The next size starts from an empty namespace.
-            timed(lambda project=project: project.pulumi("destroy", "-s", "develop", "--yes", "--skip-preview"))
+            timed(lambda project=project: project.pulumi("destroy", "-s", "develop", "--yes", "--skip-preview",
+                                                         timeout=3600))
             print(f"  measured {size} site(s)", file=sys.stderr)
     finally:
         down_s = timed(lambda: subprocess.run([cluster, "down"], env=env, capture_output=True, text=True))

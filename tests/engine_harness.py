@@ -39,12 +39,12 @@ class EngineProject:
         env.update(PYTHONPATH=str(self.root), **extra)
         return env
 
-    def cdctl(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
+    def cdctl(self, *args: str, timeout: float = 600, **extra: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "cdctl", "--project-dir", str(self.root), *args],
-                              cwd=self.root, env=self.env(**extra), capture_output=True, text=True, timeout=600)
+                              cwd=self.root, env=self.env(**extra), capture_output=True, text=True, timeout=timeout)
 
-    def pulumi(self, *args: str) -> subprocess.CompletedProcess:
-        return self.cdctl("pulumi", *args)
+    def pulumi(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return self.cdctl("pulumi", *args, timeout=timeout)
 
     def add_war(self, domain: str, version: str) -> Path:
         war = self.wars / domain / version / "ROOT.war"
