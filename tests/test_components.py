@@ -163,7 +163,7 @@ def test_a_cluster_secret_behind_an_empty_passphrase_is_refused(project, monkeyp
     assert run_program(project.root, "develop", config, secret_keys=("harborPassword",)).resources
 
 
-PLATFORM_CONFIG = {"elastic": {"version": "8.19.7", "replicas": 1}, "elasticPassword": "es-test-pw",
+PLATFORM_CONFIG = {"elastic": {"version": "8.19.21", "replicas": 1}, "elasticPassword": "es-test-pw",
                    "kibanaPassword": "kb-test-pw"}
 
 

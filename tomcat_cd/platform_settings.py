@@ -28,9 +28,9 @@ PLATFORM_PORTS = (30000, conventions.MASTER_LAST_NODE_PORT)
 
 @dataclass(frozen=True)
 class Elastic:
-    """Elasticsearch. Defaults: Elastic 8.19.7, one node, 1g heap, 2Gi memory, 10 days of logs."""
+    """Elasticsearch. Defaults: Elastic 8.19.21, one node, 1g heap, 2Gi memory, 10 days of logs."""
 
-    version: str = "8.19.7"
+    version: str = "8.19.21"
     replicas: int = 1
     heap: str = "1g"
     cpu: str = "1"
@@ -111,7 +111,7 @@ def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str,
         render_dir=reader.string("renderDir", None),
         domains_dir=reader.string("domainsDir", "domains"),
         elastic=Elastic(
-            version=elastic.string("version", Elastic.version, IMAGE_TAG, "an image tag such as 8.19.7"),
+            version=elastic.string("version", Elastic.version, IMAGE_TAG, "an image tag such as 8.19.21"),
             replicas=elastic.integer("replicas", Elastic.replicas, low=1, high=9),
             heap=elastic.string("heap", Elastic.heap, re.compile(r"^[0-9]+[mg]$"), "a JVM heap size such as 1g"),
             cpu=elastic.string("cpu", Elastic.cpu, QUANTITY, "a CPU quantity such as 1"),
@@ -119,7 +119,7 @@ def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str,
             retention_days=elastic.integer("retentionDays", Elastic.retention_days, low=1, high=3650),
         ),
         kibana_node_port=kibana.integer("nodePort", 30601, low=low, high=high),
-        filebeat_version=filebeat.string("version", None, IMAGE_TAG, "an image tag such as 8.19.7"),
+        filebeat_version=filebeat.string("version", None, IMAGE_TAG, "an image tag such as 8.19.21"),
         weave_scope=scope.boolean("enabled", True),
         weave_scope_node_port=scope.integer("nodePort", 30040, low=low, high=high),
         passwords_set=frozenset(k for k in SECRET_KEYS if values.get(k) is not None),
