@@ -124,6 +124,16 @@ class Reader:
                 items.append(item)
         return tuple(items)
 
+    def items(self, key: str) -> list[Any]:
+        """A list of anything (each item checked by the caller); empty when absent."""
+        value = self._structured(self._get(key, False))
+        if value is _MISSING:
+            return []
+        if not isinstance(value, list):
+            self._wrong(key, "a list", value)
+            return []
+        return value
+
     def mapping(self, key: str, required: bool = False) -> Mapping[str, Any] | None:
         value = self._structured(self._get(key, required))
         if value is _MISSING:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from tomcat_cd.builders import filebeat, logging, scope
+from tomcat_cd import conventions
+from tomcat_cd.builders import filebeat, logging, nginx, scope
 from tomcat_cd.errors import Problem, raise_if_any
 from tomcat_cd.model import load_sites
 from tomcat_cd.platform_settings import SECRET_KEYS, PlatformSettings, port_clashes
@@ -61,5 +62,8 @@ def build_platform_plan(settings: PlatformSettings, project_dir: Path,
     ]
     monitoring = scope.weave_scope(settings.weave_scope_node_port) if settings.weave_scope else []
     files = {"config/filebeat.yml": config_text}
+    if settings.nodes:
+        files.update({f"config/nginx/tomcat-cd-{env}.conf": nginx.site_conf(sites, list(settings.nodes), env)
+                      for env in conventions.ENVIRONMENTS})
     files.update({f"config/logging-setup/{name}": text for name, text in setup.items()})
     return PlatformPlan(settings, objects, monitoring, files, domains)

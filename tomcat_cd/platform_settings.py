@@ -18,8 +18,9 @@ from tomcat_cd.settings import TARGETS, is_secret_marker
 PLATFORM_STACK = "platform"
 SECRET_KEYS = frozenset({"elasticPassword", "kibanaPassword"})
 KNOWN_KEYS = frozenset({"role", "domainsDir", "target", "kubeconfig", "renderDir", "elastic", "kibana",
-                        "filebeat", "weaveScope"}) | SECRET_KEYS
+                        "filebeat", "weaveScope", "inventory"}) | SECRET_KEYS
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+HOST_ADDRESS = re.compile(r"^[A-Za-z0-9.:-]+$")
 
 # Platform NodePorts default below the site ranges (develop 31001+, master 32001+); any
 # NodePort is allowed, and a clash with a site is refused naming both (platform_ports).
@@ -55,12 +56,31 @@ class PlatformSettings:
     weave_scope: bool = True
     """Deploy Weave Scope (archived upstream; last images pinned). Default true."""
     weave_scope_node_port: int = 30040
+    nodes: tuple[str, ...] = ()
+    """Addresses of every Kubernetes node (`inventory.nodes`); Nginx balances over them."""
     passwords_set: frozenset[str] = frozenset()
     """Which of elasticPassword/kibanaPassword are configured (values stay in Pulumi)."""
 
     @property
     def namespace(self) -> str:
         return "logging"
+
+
+def _node_addresses(inventory: Reader) -> tuple[str, ...]:
+    inventory.reject_unknown({"nodes"})
+    addresses = []
+    for index, node in enumerate(inventory.items("nodes")):
+        field = f"tomcat-cd:inventory.nodes[{index}]"
+        entry = Reader(node if isinstance(node, Mapping) else {}, inventory.problems, f"{field}.")
+        if not isinstance(node, Mapping):
+            inventory.problems.add(field, "must be a mapping with name and address")
+            continue
+        entry.reject_unknown({"name", "address"})
+        entry.string("name")
+        address = entry.string("address", pattern=HOST_ADDRESS, what="an IP address or host name")
+        if address:
+            addresses.append(address)
+    return tuple(addresses)
 
 
 def platform_ports(settings: PlatformSettings) -> dict[int, str]:
@@ -122,6 +142,7 @@ def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str,
         filebeat_version=filebeat.string("version", None, IMAGE_TAG, "an image tag such as 8.19.21"),
         weave_scope=scope.boolean("enabled", True),
         weave_scope_node_port=scope.integer("nodePort", 30040, low=low, high=high),
+        nodes=_node_addresses(reader.nested("inventory")),
         passwords_set=frozenset(k for k in SECRET_KEYS if values.get(k) is not None),
     )
     if settings.weave_scope and settings.kibana_node_port == settings.weave_scope_node_port:
