@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pulumi
@@ -47,19 +48,25 @@ def _secret_docker_config(registry: str, username: str) -> pulumi.Output[str]:
     return password.apply(lambda p: kubernetes.docker_config_json(registry, username, p))
 
 
-def load_plan(project_dir: Path = PROJECT_DIR) -> StackPlan:
-    """Validate everything before a single resource is registered: bad input changes nothing."""
+@contextmanager
+def refusing_bad_input():
+    """Bad input stops the program before a single resource is registered: nothing changes."""
     try:
+        yield
+    except ConfigError as err:
+        for problem in err.problems:
+            pulumi.log.error(str(problem))
+        raise pulumi.RunError(f"{len(err.problems)} problem(s) in the domain files or stack config; nothing was changed") from None
+
+
+def load_plan(project_dir: Path = PROJECT_DIR) -> StackPlan:
+    with refusing_bad_input():
         settings = settings_from_config(pulumi.get_stack())
         plan = build_plan(settings, project_dir, cd_git_id(project_dir), _secret_docker_config)
         if settings.build_images:
             raise_if_any(plan.missing_war_problems())
         raise_if_any(_weak_secret_problems(settings))
         return plan
-    except ConfigError as err:
-        for problem in err.problems:
-            pulumi.log.error(str(problem))
-        raise pulumi.RunError(f"{len(err.problems)} problem(s) in the domain files or stack config; nothing was changed") from None
 
 
 def kubernetes_provider(settings: StackSettings | PlatformSettings, project_dir: Path) -> k8s.Provider:
@@ -118,15 +125,10 @@ def _stage_build_context(site: SitePlan, settings: StackSettings, project_dir: P
 
 def load_platform_plan(project_dir: Path) -> PlatformPlan:
     stack = pulumi.get_stack()
-    try:
+    with refusing_bad_input():
         values = config_values(platform_settings.KNOWN_KEYS, platform_settings.SECRET_KEYS)
         settings = platform_settings.parse_platform_settings(stack, values, f"Pulumi.{stack}.yaml", decode_json=True)
-        secret = pulumi.Config(conventions.PROJECT).require_secret
-        return build_platform_plan(settings, project_dir, secret)
-    except ConfigError as err:
-        for problem in err.problems:
-            pulumi.log.error(str(problem))
-        raise pulumi.RunError(f"{len(err.problems)} problem(s) in the domain files or stack config; nothing was changed") from None
+        return build_platform_plan(settings, project_dir, pulumi.Config(conventions.PROJECT).require_secret)
 
 
 def deploy_platform(plan: PlatformPlan, project_dir: Path = PROJECT_DIR) -> None:
