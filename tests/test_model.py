@@ -46,6 +46,9 @@ BAD_FILES = [
     ("unknown key", "nodePort: 32100\nreplica: 2\n",
      "domains/a.example.com.yaml: replica: unknown key (known keys: appLogMultiline, baseImage, env, hosts, "
      "javaOpts, jvmFlags, nodePort, probe, replicas, resources)"),
+    ("multiline regex Filebeat cannot run", "nodePort: 32100\nappLogMultiline: '^(?!at )'\n",
+     "domains/a.example.com.yaml: appLogMultiline: uses lookaround or a back-reference, which Filebeat's "
+     "regular expressions (RE2) lack"),
     ("bad multiline regex", "nodePort: 32100\nappLogMultiline: '^(unclosed'\n",
      "domains/a.example.com.yaml: appLogMultiline: is not a regular expression: missing ), unterminated subpattern at position 1"),
     ("missing port", "replicas: {master: 1}\n", "domains/a.example.com.yaml: nodePort: is required"),

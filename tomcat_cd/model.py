@@ -203,6 +203,10 @@ def _probe(reader: Reader) -> Probe:
     )
 
 
+# Filebeat uses Go's RE2, which has no lookaround and no back-references.
+NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]")
+
+
 def _regex(reader: Reader, key: str) -> str | None:
     pattern = reader.string(key, None)
     if pattern is None:
@@ -211,6 +215,9 @@ def _regex(reader: Reader, key: str) -> str | None:
         re.compile(pattern)
     except re.error as err:
         reader.problems.add(key, f"is not a regular expression: {err}")
+        return None
+    if NOT_RE2.search(pattern):
+        reader.problems.add(key, "uses lookaround or a back-reference, which Filebeat's regular expressions (RE2) lack")
         return None
     return pattern
 
