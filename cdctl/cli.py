@@ -68,7 +68,7 @@ def cmd_check(args: argparse.Namespace, project_dir: Path) -> int:
     for stack in args.stack:
         source, values = read_stack_values(project_dir, stack)
         if is_platform(stack, values):
-            parse_platform_settings(stack, values, source, decode_json=True)
+            parse_platform_settings(stack, values, source)
         else:
             load_stack_file(project_dir, stack, domains_dir=args.domains)
     print(f"ok: {len(sites)} domain file(s) in {domains}" + (f", stack(s) {', '.join(args.stack)}" if args.stack else ""))
@@ -98,7 +98,7 @@ def render_platform(args: argparse.Namespace, project_dir: Path, source: str, va
         raise_if_any([Problem("command line", "--version", "the platform stack deploys no site versions")])
     if args.domains:
         values = {**values, "domainsDir": args.domains}
-    settings = parse_platform_settings(args.stack, values, source, decode_json=True)
+    settings = parse_platform_settings(args.stack, values, source)
     plan = build_platform_plan(settings, project_dir)
     for key in sorted(SECRET_KEYS - settings.passwords_set):
         print(f"warning: {source}: tomcat-cd:{key}: not set; rendered as a placeholder "

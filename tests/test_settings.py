@@ -8,9 +8,9 @@ from tomcat_cd.errors import ConfigError
 from tomcat_cd.settings import cd_git_id, load_stack_file, parse_settings
 
 
-def problems(stack: str, values: dict, decode_json: bool = False) -> list[str]:
+def problems(stack: str, values: dict) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        parse_settings(stack, values, f"Pulumi.{stack}.yaml", decode_json=decode_json)
+        parse_settings(stack, values, f"Pulumi.{stack}.yaml")
     return [str(p) for p in caught.value.problems]
 
 
@@ -32,7 +32,7 @@ def test_structured_values_from_pulumi_arrive_as_json_text():
         "versions": '{"a.example.com": "v1"}',
         "buildImages": "false",
         "protectNamespace": "true",
-    }, "Pulumi.develop.yaml", decode_json=True)
+    }, "Pulumi.develop.yaml")
     assert settings.versions == {"a.example.com": "v1"}
     assert settings.build_images is False and settings.protect_namespace is True
 

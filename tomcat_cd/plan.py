@@ -139,7 +139,7 @@ def _platform_port_problems(sites: list[Site], project_dir: Path) -> list[Proble
     if not (project_dir / f"Pulumi.{PLATFORM_STACK}.yaml").is_file():
         return []
     source, values = read_stack_values(project_dir, PLATFORM_STACK)
-    settings = parse_platform_settings(PLATFORM_STACK, values, source, decode_json=True)
+    settings = parse_platform_settings(PLATFORM_STACK, values, source)
     return [Problem(site.source, "nodePort", f"{port} ({env}) is also {key} of the platform stack ({source})")
             for site, env, port, key in port_clashes(settings, sites)]
 

@@ -103,10 +103,9 @@ def is_platform(stack: str, values: Mapping[str, Any]) -> bool:
     return stack == PLATFORM_STACK or values.get("role") == PLATFORM_STACK
 
 
-def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str,
-                            decode_json: bool = False) -> PlatformSettings:
+def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str) -> PlatformSettings:
     problems: list[Problem] = []
-    reader = Reader(values, Problems(source, problems), prefix=f"{conventions.PROJECT}:", decode_json=decode_json)
+    reader = Reader(values, Problems(source, problems), prefix=f"{conventions.PROJECT}:", decode_json=True)
     reader.reject_unknown(set(KNOWN_KEYS))
     for key in SECRET_KEYS:
         if values.get(key) is not None and not is_secret_marker(values[key]):

@@ -40,7 +40,7 @@ def config_values(known: frozenset[str], secret_keys: frozenset[str]) -> dict:
 
 
 def settings_from_config(stack: str) -> StackSettings:
-    return parse_settings(stack, config_values(KNOWN_KEYS, SECRET_KEYS), f"Pulumi.{stack}.yaml", decode_json=True)
+    return parse_settings(stack, config_values(KNOWN_KEYS, SECRET_KEYS), f"Pulumi.{stack}.yaml")
 
 
 def _secret_docker_config(registry: str, username: str) -> pulumi.Output[str]:
@@ -127,7 +127,7 @@ def load_platform_plan(project_dir: Path) -> PlatformPlan:
     stack = pulumi.get_stack()
     with refusing_bad_input():
         values = config_values(platform_settings.KNOWN_KEYS, platform_settings.SECRET_KEYS)
-        settings = platform_settings.parse_platform_settings(stack, values, f"Pulumi.{stack}.yaml", decode_json=True)
+        settings = platform_settings.parse_platform_settings(stack, values, f"Pulumi.{stack}.yaml")
         return build_platform_plan(settings, project_dir, pulumi.Config(conventions.PROJECT).require_secret)
 
 

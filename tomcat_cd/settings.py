@@ -1,8 +1,9 @@
 """Stack settings: the `tomcat-cd:` keys of `Pulumi.<stack>.yaml`.
 
 The Pulumi program reads them through `pulumi.Config` (structured values arrive
-as JSON text) and `cdctl` reads the stack file itself; both hand the raw values
-to `parse_settings`, so the two can never read a key differently.
+as JSON text) and `cdctl` reads the stack file itself (which Pulumi rewrites with
+every scalar quoted); both hand the raw values to `parse_settings`, which reads
+strings as Pulumi does, so the two can never read a key differently.
 """
 
 from __future__ import annotations
@@ -98,11 +99,10 @@ class StackSettings:
         return conventions.IMAGE_PULL_SECRET if self.harbor_username and self.harbor_password_set else None
 
 
-def parse_settings(stack: str, values: Mapping[str, Any], source: str,
-                   decode_json: bool = False) -> StackSettings:
+def parse_settings(stack: str, values: Mapping[str, Any], source: str) -> StackSettings:
     """Validate the `tomcat-cd:` values of one stack (keys without the prefix)."""
     problems: list[Problem] = []
-    reader = Reader(values, Problems(source, problems), prefix=f"{conventions.PROJECT}:", decode_json=decode_json)
+    reader = Reader(values, Problems(source, problems), prefix=f"{conventions.PROJECT}:", decode_json=True)
     reader.reject_unknown(set(KNOWN_KEYS))
     environment = reader.string("environment", stack)
     if environment not in conventions.ENVIRONMENTS:
@@ -221,8 +221,7 @@ def load_stack_file(project_dir: Path, stack: str, versions: Mapping[str, str] |
             values["builds"] = {d: b for d, b in builds.items() if d not in versions}
     if domains_dir is not None:
         values["domainsDir"] = domains_dir
-    # Pulumi rewrites stack files with every scalar quoted ("false", "2"): read them as it does.
-    return parse_settings(stack, values, source, decode_json=True)
+    return parse_settings(stack, values, source)
 
 
 def cd_git_id(project_dir: Path) -> str:
