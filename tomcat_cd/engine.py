@@ -7,6 +7,7 @@ all take their environment from `engine_env`, so they run the same engine the sa
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from pathlib import Path
@@ -22,8 +23,10 @@ def _install_script(project_dir: Path) -> Path:
     return project_dir / "scripts" / "install-pulumi"
 
 
+@functools.lru_cache(maxsize=None)
 def engine_paths(project_dir: Path) -> tuple[Path, Path]:
-    """(folder holding `pulumi`, PULUMI_HOME holding the plugins), as installed."""
+    """(folder holding `pulumi`, PULUMI_HOME holding the plugins), as installed; asked of
+    scripts/install-pulumi once per process, since a deploy needs them at every step."""
     script = str(_install_script(project_dir))
     bin_dir = subprocess.run([script, "--print-path"], capture_output=True, text=True, check=True).stdout.strip()
     home = subprocess.run([script, "--print-home"], capture_output=True, text=True, check=True).stdout.strip()
