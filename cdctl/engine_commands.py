@@ -160,51 +160,45 @@ def cmd_env(args: argparse.Namespace, project_dir: Path) -> int:
 
 
 def add_commands(commands) -> None:
-    def environment(parser):
+    def site_command(name: str, help: str, description: str | None = None):
+        """A command about one domain in one environment: DOMAIN and --env, then its own options."""
+        parser = commands.add_parser(name, help=help, description=description or help)
+        parser.add_argument("domain", metavar="DOMAIN")
         parser.add_argument("--env", required=True, choices=conventions.ENVIRONMENTS,
                             help="the environment, i.e. the stack (Jenkins' BRANCH)")
+        return parser
 
-    deploy = commands.add_parser(
-        "deploy", help="deploy one version of one domain to an environment",
-        description="Check the domain file and the war, record the version and build in the stack config, "
-                    "show the preview, then update only this site's resources.")
-    deploy.add_argument("domain", metavar="DOMAIN")
+    deploy = site_command(
+        "deploy", "deploy one version of one domain to an environment",
+        "Check the domain file and the war, record the version and build in the stack config, "
+        "show the preview, then update only this site's resources.")
     deploy.add_argument("--version", required=True, help="the developers' version, e.g. v1.2.0 (Jenkins' VERSION)")
-    environment(deploy)
     deploy.add_argument("--build-id", help="the Jenkins build number (default: $BUILD_NUMBER)")
     deploy.add_argument("--yes", action="store_true", help="apply without asking (needed when not at a terminal)")
     deploy.set_defaults(func=cmd_deploy)
 
-    delete = commands.add_parser("delete", help="remove a domain from an environment (Jenkins' TYPE=delete)")
-    delete.add_argument("domain", metavar="DOMAIN")
-    environment(delete)
+    delete = site_command("delete", "remove a domain from an environment (Jenkins' TYPE=delete)")
     delete.add_argument("--yes", action="store_true", help="apply without asking")
     delete.set_defaults(func=cmd_delete)
 
-    history = commands.add_parser("history", help="the versions a domain had in an environment, newest first")
-    history.add_argument("domain", metavar="DOMAIN")
-    environment(history)
+    history = site_command("history", "the versions a domain had in an environment, newest first")
     history.add_argument("--json", action="store_true", help="print JSON instead of a table")
     history.set_defaults(func=cmd_history)
 
-    rollback = commands.add_parser(
-        "rollback", help="re-apply the version a domain had before, as a new update",
-        description="Re-apply, from the stack's update history, the version (and image) the domain had "
-                    "before the running one, or the one named with --to.")
-    rollback.add_argument("domain", metavar="DOMAIN")
-    environment(rollback)
+    rollback = site_command(
+        "rollback", "re-apply the version a domain had before, as a new update",
+        "Re-apply, from the stack's update history, the version (and image) the domain had "
+        "before the running one, or the one named with --to.")
     target = rollback.add_mutually_exclusive_group()
     target.add_argument("--to", metavar="VERSION", help="the earlier version to bring back")
     target.add_argument("--steps", type=int, default=1, help="how many versions back (default 1)")
     rollback.add_argument("--yes", action="store_true", help="apply without asking")
     rollback.set_defaults(func=cmd_rollback)
 
-    drift = commands.add_parser(
-        "drift", help="what was changed by hand on the cluster since the last update (exit 3 if any)",
-        description="Compare the site's live objects with the last update (a dry-run refresh). "
-                    "Exit 0: none; 3: drift found (the next deploy puts it back).")
-    drift.add_argument("domain", metavar="DOMAIN")
-    environment(drift)
+    drift = site_command(
+        "drift", "what was changed by hand on the cluster since the last update (exit 3 if any)",
+        "Compare the site's live objects with the last update (a dry-run refresh). "
+        "Exit 0: none; 3: drift found (the next deploy puts it back).")
     drift.set_defaults(func=cmd_drift)
 
     pulumi = commands.add_parser(
