@@ -18,19 +18,58 @@ class Registered:
     urn: str = ""
 
 
+# What a remote command prints, by its name, for steps whose output later steps read.
+COMMAND_OUTPUTS = {
+    "join-credentials": '{"token": "abcdef.0123456789abcdef", "caCertHash": "sha256:00ff", "certificateKey": "c0ffee"}\n',
+    "admin-kubeconfig": "apiVersion: v1\nkind: Config\n",
+}
+
+
 @dataclass
 class Recorder(pulumi.runtime.Mocks):
     resources: list[Registered] = field(default_factory=list)
+    dependencies: dict[str, set[str]] = field(default_factory=dict)
+    """Logical name -> the logical names of what it was registered to depend on."""
+    secret_outputs: dict[str, list[str]] = field(default_factory=dict)
+    """Logical name -> its `additional_secret_outputs`."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
-        return f"{args.name}-id", dict(args.inputs)
+        state = dict(args.inputs)
+        if args.typ == "command:remote:Command":
+            state["stdout"] = COMMAND_OUTPUTS.get(args.name, "")
+        return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return {}
 
     def of_type(self, typ: str) -> list[Registered]:
         return [r for r in self.resources if r.typ == typ]
+
+    def depends_on(self, name: str) -> set[str]:
+        """Every resource `name` waits for, directly or through another."""
+        seen: set[str] = set()
+        todo = list(self.dependencies.get(name, ()))
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo += self.dependencies.get(current, ())
+        return seen
+
+
+class _DependencyMonitor(pulumi.runtime.mocks.MockMonitor):
+    """Pulumi's mock monitor, also noting each registration's `dependsOn` and secret outputs
+    (the mocks do not see them)."""
+
+    def __init__(self, recorder: Recorder):
+        super().__init__(recorder)
+        self.recorder = recorder
+
+    def RegisterResource(self, request):
+        self.recorder.dependencies[request.name] = {urn.rsplit("::", 1)[1] for urn in request.dependencies}
+        self.recorder.secret_outputs[request.name] = list(request.additionalSecretOutputs)
+        return super().RegisterResource(request)
 
 
 def run_program(project_dir: Path, stack: str, config: dict[str, Any],
@@ -40,7 +79,8 @@ def run_program(project_dir: Path, stack: str, config: dict[str, Any],
     from tomcat_cd import program
 
     recorder = recorder if recorder is not None else Recorder()
-    pulumi.runtime.set_mocks(recorder, project="tomcat-cd", stack=stack, preview=False)
+    pulumi.runtime.set_mocks(recorder, project="tomcat-cd", stack=stack, preview=False,
+                             monitor=_DependencyMonitor(recorder))
     flat = {f"tomcat-cd:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     pulumi.runtime.set_all_config(flat, [f"tomcat-cd:{k}" for k in secret_keys])
 

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from tomcat_cd import conventions
 from tomcat_cd.builders import filebeat, logging, nginx, scope
 from tomcat_cd.errors import Problem, raise_if_any
+from tomcat_cd.hosts.plan import RemoteStep, remote_steps, step_order
 from tomcat_cd.model import load_sites
 from tomcat_cd.platform_settings import SECRET_KEYS, PlatformSettings, port_clashes
 from tomcat_cd.yamltext import to_yaml
@@ -25,6 +26,8 @@ class PlatformPlan:
     files: dict[str, str]
     """Files inside the ConfigMaps, written out by render for review (filebeat.yml, setup)."""
     domains: list[str]
+    steps: list[RemoteStep]
+    """What runs on the machines over SSH, in order (empty without an inventory)."""
 
     def objects(self) -> list[dict[str, Any]]:
         return self.logging + self.monitoring
@@ -37,11 +40,9 @@ def redacted(key: str) -> str:
 def build_platform_plan(settings: PlatformSettings, project_dir: Path,
                         secret: Callable[[str], Any] | None = None) -> PlatformPlan:
     """`secret(key)` gives a password (a Pulumi secret in the program, redacted in render)."""
-    missing = sorted(SECRET_KEYS - settings.passwords_set)
-    if settings.target == "cluster":
-        raise_if_any([Problem(f"Pulumi.{settings.stack}.yaml", f"tomcat-cd:{key}",
-                              f"is required for a cluster: pulumi config set --secret {key} -s {settings.stack}")
-                      for key in missing])
+    raise_if_any([Problem(f"Pulumi.{settings.stack}.yaml", f"tomcat-cd:{key}",
+                          f"is required: pulumi config set --secret {key} -s {settings.stack}")
+                  for key in sorted(settings.required_secrets() - settings.passwords_set)])
     secret = secret or redacted
     sites = load_sites(project_dir / settings.domains_dir, relative_to=project_dir)
     source = f"Pulumi.{settings.stack}.yaml"
@@ -62,8 +63,15 @@ def build_platform_plan(settings: PlatformSettings, project_dir: Path,
     ]
     monitoring = scope.weave_scope(settings.weave_scope_node_port) if settings.weave_scope else []
     files = {"config/filebeat.yml": config_text}
-    if settings.nodes:
-        files.update({f"config/nginx/tomcat-cd-{env}.conf": nginx.site_conf(sites, list(settings.nodes), env)
-                      for env in conventions.ENVIRONMENTS})
+    nginx_configs = {env: nginx.site_conf(sites, list(settings.nodes), env)
+                     for env in conventions.ENVIRONMENTS} if settings.nodes else {}
+    files.update({f"config/nginx/tomcat-cd-{env}.conf": text for env, text in nginx_configs.items()})
     files.update({f"config/logging-setup/{name}": text for name, text in setup.items()})
-    return PlatformPlan(settings, objects, monitoring, files, domains)
+    steps = remote_steps(settings, domains, nginx_configs)
+    for step in steps:
+        files[step.path] = step.script
+        if step.delete_script:
+            files[step.path.replace(".sh", ".delete.sh")] = step.delete_script
+    if steps:
+        files["hosts/ORDER.txt"] = step_order(steps)
+    return PlatformPlan(settings, objects, monitoring, files, domains, steps)

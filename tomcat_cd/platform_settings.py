@@ -13,14 +13,19 @@ from typing import Any, Mapping
 from tomcat_cd import conventions
 from tomcat_cd.errors import Problem, Problems, raise_if_any
 from tomcat_cd.fields import QUANTITY, Reader
+from tomcat_cd.hosts.inventory import (DEFAULT_KEY_SECRET, Cluster, Harbor, Inventory, parse_cluster, parse_harbor, parse_inventory,
+                                       parse_offsite)
 from tomcat_cd.settings import TARGETS, is_secret_marker
+from tomcat_cd.versions import kubernetes_version
 
 PLATFORM_STACK = "platform"
 SECRET_KEYS = frozenset({"elasticPassword", "kibanaPassword"})
+HARBOR_SECRET_KEYS = frozenset({"harborAdminPassword", "harborDatabasePassword", "harborRobotSecret"})
 KNOWN_KEYS = frozenset({"role", "domainsDir", "target", "kubeconfig", "renderDir", "elastic", "kibana",
-                        "filebeat", "weaveScope", "inventory"}) | SECRET_KEYS
+                        "filebeat", "weaveScope", "inventory", "bootstrap", "cluster", "harbor", "jenkins",
+                        "backups", DEFAULT_KEY_SECRET}) | SECRET_KEYS | HARBOR_SECRET_KEYS
 IMAGE_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-HOST_ADDRESS = re.compile(r"^[A-Za-z0-9.:-]+$")
+JENKINS_VERSION = re.compile(r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")
 
 # Platform NodePorts default below the site ranges (develop 31001+, master 32001+); any
 # NodePort is allowed, and a clash with a site is refused naming both (platform_ports).
@@ -56,31 +61,42 @@ class PlatformSettings:
     weave_scope: bool = True
     """Deploy Weave Scope (archived upstream; last images pinned). Default true."""
     weave_scope_node_port: int = 30040
-    nodes: tuple[str, ...] = ()
-    """Addresses of every Kubernetes node (`inventory.nodes`); Nginx balances over them."""
+    inventory: Inventory = Inventory()
+    """The machines (`inventory`): Nginx balances over its nodes, bootstrap runs on all of them."""
+    bootstrap: bool = False
+    """Run the host scripts over SSH on `pulumi up` (default false: render writes them for review)."""
+    cluster: Cluster | None = None
+    harbor: Harbor | None = None
+    jenkins_version: str | None = None
+    offsite: str | None = None
     passwords_set: frozenset[str] = frozenset()
-    """Which of elasticPassword/kibanaPassword are configured (values stay in Pulumi)."""
+    """Which secrets are configured (values stay in Pulumi)."""
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """Addresses of every Kubernetes node."""
+        return tuple(host.address for host in self.inventory.nodes)
+
+    def required_secrets(self) -> frozenset[str]:
+        """Secrets `pulumi up` needs: the passwords in a cluster, the SSH keys and Harbor's for bootstrap."""
+        needed = set(SECRET_KEYS) if self.target == "cluster" else set()
+        if self.bootstrap:
+            needed |= self.inventory.key_secrets()
+            if self.harbor:
+                needed |= HARBOR_SECRET_KEYS
+        return frozenset(needed)
 
     @property
     def namespace(self) -> str:
         return "logging"
 
 
-def _node_addresses(inventory: Reader) -> tuple[str, ...]:
-    inventory.reject_unknown({"nodes"})
-    addresses = []
-    for index, node in enumerate(inventory.items("nodes")):
-        field = f"tomcat-cd:inventory.nodes[{index}]"
-        entry = Reader(node if isinstance(node, Mapping) else {}, inventory.problems, f"{field}.")
-        if not isinstance(node, Mapping):
-            inventory.problems.add(field, "must be a mapping with name and address")
-            continue
-        entry.reject_unknown({"name", "address"})
-        entry.string("name")
-        address = entry.string("address", pattern=HOST_ADDRESS, what="an IP address or host name")
-        if address:
-            addresses.append(address)
-    return tuple(addresses)
+def key_secret_names(values: Mapping[str, Any]) -> frozenset[str]:
+    """Config keys the inventory names as SSH private keys (read before the settings are parsed,
+    so that the program knows which secrets to look for)."""
+    inventory = parse_inventory(Reader({"inventory": values.get("inventory")}, Problems("", []), "",
+                                       decode_json=True).nested("inventory"))
+    return inventory.key_secrets()
 
 
 def platform_ports(settings: PlatformSettings) -> dict[int, str]:
@@ -106,8 +122,10 @@ def is_platform(stack: str, values: Mapping[str, Any]) -> bool:
 def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str) -> PlatformSettings:
     problems: list[Problem] = []
     reader = Reader(values, Problems(source, problems), prefix=f"{conventions.PROJECT}:", decode_json=True)
-    reader.reject_unknown(set(KNOWN_KEYS))
-    for key in SECRET_KEYS:
+    inventory = parse_inventory(reader.nested("inventory"))
+    secret_keys = SECRET_KEYS | HARBOR_SECRET_KEYS | inventory.key_secrets()
+    reader.reject_unknown(set(KNOWN_KEYS | secret_keys))
+    for key in sorted(secret_keys):
         if values.get(key) is not None and not is_secret_marker(values[key]):
             reader.problems.add(f"tomcat-cd:{key}", f"must be a secret: pulumi config set --secret {key} -s {stack}")
     kubeconfig = reader.string("kubeconfig", None)
@@ -123,6 +141,8 @@ def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str) 
     scope = reader.nested("weaveScope")
     scope.reject_unknown({"enabled", "nodePort"})
     low, high = PLATFORM_PORTS
+    jenkins = reader.nested("jenkins")
+    jenkins.reject_unknown({"version"})
     settings = PlatformSettings(
         stack=stack,
         target=target,
@@ -141,8 +161,13 @@ def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str) 
         filebeat_version=filebeat.string("version", None, IMAGE_TAG, "an image tag such as 8.19.21"),
         weave_scope=scope.boolean("enabled", True),
         weave_scope_node_port=scope.integer("nodePort", 30040, low=low, high=high),
-        nodes=_node_addresses(reader.nested("inventory")),
-        passwords_set=frozenset(k for k in SECRET_KEYS if values.get(k) is not None),
+        inventory=inventory,
+        bootstrap=reader.boolean("bootstrap", False),
+        cluster=parse_cluster(reader.nested("cluster"), kubernetes_version()) if inventory.control_planes else None,
+        harbor=parse_harbor(reader.nested("harbor"), inventory),
+        jenkins_version=jenkins.string("version", None, JENKINS_VERSION, "a Jenkins release such as 2.516.3"),
+        offsite=parse_offsite(reader.nested("backups")),
+        passwords_set=frozenset(k for k in secret_keys if values.get(k) is not None),
     )
     if settings.weave_scope and settings.kibana_node_port == settings.weave_scope_node_port:
         reader.problems.add("tomcat-cd:weaveScope.nodePort",

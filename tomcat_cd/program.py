@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.environment import Environment, EnvironmentArgs
+from components.hosts import HostBootstrap, HostBootstrapArgs
 from components.platform import Logging, Monitoring, ObjectsArgs
 from components.tomcat_site import RegistryLogin, TomcatSite, TomcatSiteArgs
 from tomcat_cd import conventions, platform_settings
@@ -69,15 +70,17 @@ def load_plan(project_dir: Path = PROJECT_DIR) -> StackPlan:
         return plan
 
 
-def kubernetes_provider(settings: StackSettings | PlatformSettings, project_dir: Path) -> k8s.Provider:
-    """Render mode writes every object as YAML and needs no cluster; cluster mode applies them."""
+def kubernetes_provider(settings: StackSettings | PlatformSettings, project_dir: Path,
+                        kubeconfig: pulumi.Input[str] | None = None) -> k8s.Provider:
+    """Render mode writes every object as YAML and needs no cluster; cluster mode applies them
+    (with `kubeconfig`: the admin kubeconfig of a cluster this stack bootstrapped)."""
     if settings.target == "render":
         folder = Path(settings.render_dir or project_dir / ".state" / "manifests" / settings.stack)
         if not folder.is_absolute():
             folder = project_dir / folder
         # kubeconfig="" keeps an ambient KUBECONFIG out: render mode refuses any cluster setting.
         return k8s.Provider("render", render_yaml_to_directory=str(folder), kubeconfig="")
-    return k8s.Provider("cluster", kubeconfig=settings.kubeconfig)
+    return k8s.Provider("cluster", kubeconfig=settings.kubeconfig or kubeconfig)
 
 
 def _weak_secret_problems(settings: StackSettings) -> list[Problem]:
@@ -126,13 +129,22 @@ def _stage_build_context(site: SitePlan, settings: StackSettings, project_dir: P
 def load_platform_plan(project_dir: Path) -> PlatformPlan:
     stack = pulumi.get_stack()
     with refusing_bad_input():
-        values = config_values(platform_settings.KNOWN_KEYS, platform_settings.SECRET_KEYS)
+        config = pulumi.Config(conventions.PROJECT)
+        key_secrets = platform_settings.key_secret_names({"inventory": config.get("inventory")})
+        secret_keys = platform_settings.SECRET_KEYS | platform_settings.HARBOR_SECRET_KEYS | key_secrets
+        values = config_values(platform_settings.KNOWN_KEYS | key_secrets, secret_keys)
         settings = platform_settings.parse_platform_settings(stack, values, f"Pulumi.{stack}.yaml")
         return build_platform_plan(settings, project_dir, pulumi.Config(conventions.PROJECT).require_secret)
 
 
 def deploy_platform(plan: PlatformPlan, project_dir: Path = PROJECT_DIR) -> None:
-    with_provider = pulumi.ResourceOptions(providers=[kubernetes_provider(plan.settings, project_dir)])
+    hosts = None
+    if plan.settings.bootstrap and plan.steps:
+        hosts = HostBootstrap("hosts", HostBootstrapArgs(plan.steps, pulumi.Config(conventions.PROJECT).require_secret))
+        pulumi.export("remoteSteps", [step.name for step in plan.steps])
+    kubeconfig = hosts.admin_kubeconfig if hosts else None
+    with_provider = pulumi.ResourceOptions(providers=[kubernetes_provider(plan.settings, project_dir, kubeconfig)],
+                                           depends_on=[hosts] if hosts else None)
     logging = Logging("logging", ObjectsArgs(plan.logging), with_provider)
     pulumi.export("kibanaNodePort", plan.settings.kibana_node_port)
     pulumi.export("kibanaDataViews", [f"{domain}-*" for domain in plan.domains])

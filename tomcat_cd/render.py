@@ -20,6 +20,7 @@ from tomcat_cd.yamltext import to_yaml
 K8S_DIR = "k8s"
 BUILD_DIR = "build"
 CONFIG_DIR = "config"
+HOSTS_DIR = "hosts"
 CLUSTER_SCOPED = "_cluster"
 WAR = "ROOT.war"
 
@@ -76,7 +77,7 @@ def write_platform(plan: PlatformPlan, out: Path) -> list[str]:
     """Write every platform object, and the files inside its ConfigMaps for review."""
     files = {object_path(obj): to_yaml(obj).encode() for obj in plan.objects()}
     files.update({path: text.encode() for path, text in plan.files.items()})
-    sync_tree(out, files, owned=(K8S_DIR, CONFIG_DIR))
+    sync_tree(out, files, owned=(K8S_DIR, CONFIG_DIR, HOSTS_DIR))
     return sorted(path for path in files if path.startswith(f"{K8S_DIR}/"))
 
 

@@ -1,0 +1,221 @@
+"""The host scripts run for real over SSH: Debian's OpenSSH server on loopback with a throwaway
+key, the script on standard input and its secrets ahead of it, exactly as the platform stack
+sends them. Each script runs twice and the second run must change nothing.
+
+What would change this machine stays off it: files go under a throwaway root
+(TOMCAT_CD_ROOT) and the system tools (apt-get, systemctl, kubeadm, ...) are stand-ins that
+record their command line (tests/stubs/system-tool), so the tests assert the exact commands.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import require_installed
+from tomcat_cd.hosts import cluster, services
+from tomcat_cd.hosts.inventory import Cluster, Host, Inventory, node_folders
+from tomcat_cd.hosts.script import exports
+
+pytestmark = pytest.mark.ssh
+SSHD = Path("/usr/sbin/sshd")
+STUB = Path(__file__).parent / "stubs" / "system-tool"
+STUBBED = ("apt-get", "apt-mark", "dpkg-query", "swapon", "swapoff", "modprobe", "sysctl", "systemctl", "curl",
+           "kubeadm", "crictl", "kubectl", "nginx")
+# Calls that only look; everything else in the log changed the machine.
+READ_ONLY = ("dpkg-query", "swapon", "crictl --runtime-endpoint unix:///run/containerd/containerd.sock inspecti")
+
+SPEC = Cluster(kubernetes_version="v1.33.5")
+NODE = Host(name="k8s-node-1", address="127.0.0.1")
+INVENTORY = Inventory(control_planes=(Host("k8s-master-1", "10.0.0.11"),), workers=(NODE,),
+                      control_plane_endpoint="k8s-api.example.com:6443")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Remote:
+    """A host reached over SSH, with a throwaway root and stand-in system tools."""
+
+    port: int
+    key: Path
+    known_hosts: Path
+    root: Path
+    stubs: Path
+    state: Path
+    log: Path
+
+    def run(self, script: str, secrets: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        self.log.write_text("")
+        environment = {"TOMCAT_CD_ROOT": str(self.root), "STUB_STATE": str(self.state), "STUB_LOG": str(self.log),
+                       "PATH": f"{self.stubs}:/usr/sbin:/usr/bin:/sbin:/bin", **(secrets or {})}
+        return subprocess.run(
+            ["ssh", "-F", "none", "-i", str(self.key), "-p", str(self.port), "-o", "BatchMode=yes",
+             "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
+             f"{os.environ.get('USER', 'root')}@127.0.0.1", NODE.runner],
+            input=exports(environment) + script, capture_output=True, text=True, timeout=60)
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().splitlines()
+
+    def changing_calls(self) -> list[str]:
+        return [call for call in self.calls() if not call.startswith(READ_ONLY)]
+
+    def tree(self) -> dict[str, tuple]:
+        """Every path under the root with its mode, content and modification time."""
+        result = {}
+        for path in sorted(self.root.rglob("*")):
+            stat = path.lstat()
+            content = path.read_bytes() if path.is_file() else b""
+            result[str(path.relative_to(self.root))] = (oct(stat.st_mode), stat.st_mtime_ns, content)
+        return result
+
+
+@pytest.fixture
+def remote(tmp_path):
+    require_installed(SSHD.exists() and shutil.which("ssh") is not None,
+                      "OpenSSH is not installed (scripts/install-checkers installs Debian's openssh-server)")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)], check=True)
+    port = _free_port()
+    (keys / "authorized_keys").write_text((keys / "client.pub").read_text())
+    (keys / "known_hosts").write_text(f"[127.0.0.1]:{port} {(keys / 'host.pub').read_text()}")
+    config = keys / "sshd_config"
+    config.write_text("\n".join([
+        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {keys / 'host'}", f"PidFile {keys / 'sshd.pid'}",
+        f"AuthorizedKeysFile {keys / 'authorized_keys'}", "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no", "PubkeyAuthentication yes", "UsePAM no", "StrictModes no",
+        "PermitRootLogin prohibit-password", ""]))
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
+    server = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+        assert server.poll() is None, f"sshd did not start: {server.stderr.read()}"
+        assert time.monotonic() < deadline, "sshd did not listen within 10 s"
+        time.sleep(0.05)
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for tool in STUBBED:
+        (stubs / tool).symlink_to(STUB)
+    root, state = tmp_path / "root", tmp_path / "state"
+    root.mkdir()
+    state.mkdir()
+    yield Remote(port, keys / "client", keys / "known_hosts", root, stubs, state, tmp_path / "calls.log")
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_node_preparation_runs_over_ssh_and_a_second_run_changes_nothing(remote):
+    (remote.root / "etc").mkdir()
+    (remote.root / "etc/fstab").write_text("UUID=1 / ext4 defaults 0 1\n/swapfile none swap sw 0 0\n")
+    (remote.state / "swap-on").touch()
+    script = cluster.prepare_node(NODE, SPEC, None)
+
+    first = remote.run(script)
+    assert first.returncode == 0, first.stderr
+    assert remote.changing_calls() == [
+        "swapoff -a",
+        "modprobe overlay",
+        "modprobe br_netfilter",
+        "sysctl --system",
+        "apt-get update -qq",
+        "apt-get install -y -qq --no-install-recommends containerd ca-certificates curl conntrack",
+        "systemctl restart containerd",
+        f"curl -fsSL --retry 3 -o {remote.root}/etc/apt/keyrings/kubernetes-v1.33.asc "
+        "https://pkgs.k8s.io/core:/stable:/v1.33/deb/Release.key",
+        "apt-get update -qq",
+        "apt-get install -y -qq --allow-change-held-packages kubelet=1.33.5-1.1 kubeadm=1.33.5-1.1 kubectl=1.33.5-1.1",
+        "apt-mark hold kubelet kubeadm kubectl",
+    ]
+    fstab = (remote.root / "etc/fstab").read_text().splitlines()
+    assert fstab[0] == "UUID=1 / ext4 defaults 0 1"
+    assert fstab[1].startswith("# /swapfile none swap sw 0 0")
+    for folder in node_folders():
+        assert (remote.root / folder.lstrip("/")).is_dir(), folder
+    assert oct((remote.root / "data/dockerlibs").stat().st_mode)[-3:] == "711"
+    assert "net.ipv4.ip_forward = 1" in (remote.root / "etc/sysctl.d/90-tomcat-cd-kubernetes.conf").read_text()
+    containerd = (remote.root / "etc/containerd/config.toml").read_text()
+    assert 'root = "/data/dockerlibs"' in containerd and "SystemdCgroup = true" in containerd
+    cleanup = remote.root / "etc/cron.daily/tomcat-cd-image-cleanup"
+    assert os.access(cleanup, os.X_OK) and "rmi --prune" in cleanup.read_text()
+    before = remote.tree()
+
+    second = remote.run(script)
+    assert second.returncode == 0, second.stderr
+    assert remote.changing_calls() == []
+    assert second.stderr.strip().splitlines()[-1] == "ok: nothing to change"
+    assert remote.tree() == before, "the second run must leave every file, mode and time as it was"
+
+
+def test_a_join_gets_its_secrets_on_stdin_joins_once_and_never_shows_them(remote):
+    secrets = {"KUBEADM_TOKEN": "abcdef.0123456789abcdef", "KUBEADM_CA_CERT_HASH": "sha256:" + "ab" * 32}
+    script = cluster.join_node(INVENTORY, NODE, control_plane=False)
+
+    first = remote.run(script, secrets)
+    assert first.returncode == 0, first.stderr
+    join = [call for call in remote.calls() if call.startswith("kubeadm")]
+    assert len(join) == 1 and join[0].startswith("kubeadm join --config /tmp/")
+    given = (remote.state / "join-config.yaml").read_text()
+    assert 'token: "abcdef.0123456789abcdef"' in given and f'- "{secrets["KUBEADM_CA_CERT_HASH"]}"' in given
+    assert not Path(join[0].split()[-1]).exists(), "the file holding the token is removed"
+    for secret in secrets.values():
+        assert secret not in first.stdout + first.stderr + remote.log.read_text()
+
+    second = remote.run(script, secrets)
+    assert second.returncode == 0, second.stderr
+    assert remote.changing_calls() == []
+    assert "ok: already in the cluster" in second.stderr
+
+
+def test_a_join_without_its_secrets_stops_before_doing_anything(remote):
+    result = remote.run(cluster.join_node(INVENTORY, NODE, control_plane=False))
+    assert result.returncode != 0
+    assert "KUBEADM_TOKEN: is set by tomcat-cd" in result.stderr
+    assert remote.calls() == []
+
+
+def test_dashboard_images_are_pulled_once(remote):
+    script = cluster.prepull_dashboard(NODE, SPEC)
+    assert remote.run(script).returncode == 0
+    assert [c for c in remote.changing_calls()] == [
+        f"crictl --runtime-endpoint unix:///run/containerd/containerd.sock pull {image}"
+        for image in SPEC.dashboard_images]
+    assert remote.run(script).returncode == 0
+    assert remote.changing_calls() == []
+
+
+def _nginx_configs(marker: str) -> dict[str, str]:
+    return {env: f"# {marker}\nupstream {env}_site {{ server 10.0.0.21:31001; }}\n" for env in ("master", "develop")}
+
+
+def test_nginx_reloads_only_after_nginx_t_and_puts_the_old_config_back_when_refused(remote):
+    host = Host("nginx-1", "127.0.0.1")
+    first = remote.run(services.nginx_front(host, _nginx_configs("one")))
+    assert first.returncode == 0, first.stderr
+    assert remote.changing_calls()[-2:] == ["nginx -t -q", "systemctl reload-or-restart nginx"]
+    conf_d = remote.root / "etc/nginx/conf.d"
+    good = {path.name: path.read_text() for path in conf_d.iterdir()}
+    assert sorted(good) == ["tomcat-cd-develop.conf", "tomcat-cd-master.conf"]
+
+    again = remote.run(services.nginx_front(host, _nginx_configs("one")))
+    assert again.returncode == 0 and remote.changing_calls() == []
+
+    (remote.state / "nginx-refuses").touch()
+    refused = remote.run(services.nginx_front(host, _nginx_configs("two")))
+    assert refused.returncode == 1
+    assert "nginx -t refused the new config" in refused.stderr
+    assert "systemctl reload-or-restart nginx" not in remote.calls()
+    assert {path.name: path.read_text() for path in conf_d.iterdir()} == good
