@@ -10,112 +10,48 @@ record their command line (tests/stubs/system-tool), so the tests assert the exa
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import require_installed
+from ssh_harness import SshHost, start_ssh_host
 from tomcat_cd.hosts import cluster, services
 from tomcat_cd.hosts.inventory import Cluster, Host, Inventory, node_folders
 from tomcat_cd.hosts.script import exports
 
 pytestmark = pytest.mark.ssh
-SSHD = Path("/usr/sbin/sshd")
-STUB = Path(__file__).parent / "stubs" / "system-tool"
-STUBBED = ("apt-get", "apt-mark", "dpkg-query", "swapon", "swapoff", "modprobe", "sysctl", "systemctl", "curl",
-           "kubeadm", "crictl", "kubectl", "nginx")
-# Calls that only look; everything else in the log changed the machine.
-READ_ONLY = ("dpkg-query", "swapon", "crictl --runtime-endpoint unix:///run/containerd/containerd.sock inspecti")
-
 SPEC = Cluster(kubernetes_version="v1.33.5")
 NODE = Host(name="k8s-node-1", address="127.0.0.1")
 INVENTORY = Inventory(control_planes=(Host("k8s-master-1", "10.0.0.11"),), workers=(NODE,),
                       control_plane_endpoint="k8s-api.example.com:6443")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
 class Remote:
-    """A host reached over SSH, with a throwaway root and stand-in system tools."""
+    """Runs a script as the platform stack does: `bash -s`, its secrets ahead of it on stdin."""
 
-    port: int
-    key: Path
-    known_hosts: Path
-    root: Path
-    stubs: Path
-    state: Path
-    log: Path
+    def __init__(self, host: SshHost):
+        self.host = host
+        self.root, self.state, self.log = host.root, host.state, host.log
 
-    def run(self, script: str, secrets: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(self, script: str, secrets: dict[str, str] | None = None):
         self.log.write_text("")
-        environment = {"TOMCAT_CD_ROOT": str(self.root), "STUB_STATE": str(self.state), "STUB_LOG": str(self.log),
-                       "PATH": f"{self.stubs}:/usr/sbin:/usr/bin:/sbin:/bin", **(secrets or {})}
-        return subprocess.run(
-            ["ssh", "-F", "none", "-i", str(self.key), "-p", str(self.port), "-o", "BatchMode=yes",
-             "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
-             f"{os.environ.get('USER', 'root')}@127.0.0.1", NODE.runner],
-            input=exports(environment) + script, capture_output=True, text=True, timeout=60)
+        return self.host.ssh(NODE.runner, exports(secrets or {}) + script)
 
     def calls(self) -> list[str]:
-        return self.log.read_text().splitlines()
+        return self.host.calls()
 
     def changing_calls(self) -> list[str]:
-        return [call for call in self.calls() if not call.startswith(READ_ONLY)]
+        return self.host.changing_calls()
 
     def tree(self) -> dict[str, tuple]:
-        """Every path under the root with its mode, content and modification time."""
-        result = {}
-        for path in sorted(self.root.rglob("*")):
-            stat = path.lstat()
-            content = path.read_bytes() if path.is_file() else b""
-            result[str(path.relative_to(self.root))] = (oct(stat.st_mode), stat.st_mtime_ns, content)
-        return result
+        return self.host.tree()
 
 
 @pytest.fixture
 def remote(tmp_path):
-    require_installed(SSHD.exists() and shutil.which("ssh") is not None,
-                      "OpenSSH is not installed (scripts/install-checkers installs Debian's openssh-server)")
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    for name in ("host", "client"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)], check=True)
-    port = _free_port()
-    (keys / "authorized_keys").write_text((keys / "client.pub").read_text())
-    (keys / "known_hosts").write_text(f"[127.0.0.1]:{port} {(keys / 'host.pub').read_text()}")
-    config = keys / "sshd_config"
-    config.write_text("\n".join([
-        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {keys / 'host'}", f"PidFile {keys / 'sshd.pid'}",
-        f"AuthorizedKeysFile {keys / 'authorized_keys'}", "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no", "PubkeyAuthentication yes", "UsePAM no", "StrictModes no",
-        "PermitRootLogin prohibit-password", ""]))
-    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation folder
-    server = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 10
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        assert server.poll() is None, f"sshd did not start: {server.stderr.read()}"
-        assert time.monotonic() < deadline, "sshd did not listen within 10 s"
-        time.sleep(0.05)
-    stubs = tmp_path / "stubs"
-    stubs.mkdir()
-    for tool in STUBBED:
-        (stubs / tool).symlink_to(STUB)
-    root, state = tmp_path / "root", tmp_path / "state"
-    root.mkdir()
-    state.mkdir()
-    yield Remote(port, keys / "client", keys / "known_hosts", root, stubs, state, tmp_path / "calls.log")
-    server.terminate()
-    server.wait(timeout=10)
+    host = start_ssh_host(tmp_path / "host")
+    yield Remote(host)
+    host.stop()
 
 
 def test_node_preparation_runs_over_ssh_and_a_second_run_changes_nothing(remote):

@@ -183,7 +183,7 @@ def join_credentials(inventory: Inventory) -> str:
         f"export KUBECONFIG={ADMIN_KUBECONFIG}\n"
         'token="$(kubeadm token create --ttl 24h --description "tomcat-cd join")"\n'
         f'key="$(kubeadm init phase upload-certs --upload-certs --config {INIT_CONFIG} | tail -n 1)"\n'
-        'hash="$(openssl x509 -pubkey -noout -in /etc/kubernetes/pki/ca.crt'
+        'hash="$(openssl x509 -pubkey -noout -in "$root/etc/kubernetes/pki/ca.crt"'
         " | openssl pkey -pubin -outform der | openssl dgst -sha256 -hex | sed 's/^.* //')\"\n"
         "printf '{\"token\": \"%s\", \"caCertHash\": \"sha256:%s\", \"certificateKey\": \"%s\"}\\n' "
         '"$token" "$hash" "$key"\n'
