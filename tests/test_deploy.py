@@ -24,8 +24,11 @@ class FakeStack:
         self.config = config
         self.resources = resources
         self.fail_on = fail_on
+        self.updates = 2 if resources else 0
         self.calls: list[tuple] = []
-        self.workspace = SimpleNamespace(project_settings=lambda: SimpleNamespace(name="tomcat-cd"))
+        self.workspace = SimpleNamespace(project_settings=lambda: SimpleNamespace(name="tomcat-cd"), env_vars={})
+        self.targeted_site: list[str | None] = []
+        """TOMCAT_CD_TARGETED_SITE as each preview/up saw it."""
 
     def get_all_config(self):
         return {k: auto.ConfigValue(json.dumps(v)) for k, v in self.config.items()}
@@ -35,6 +38,7 @@ class FakeStack:
 
     def _run(self, kind, **kwargs):
         self.calls.append((kind, kwargs.get("target"), kwargs.get("message")))
+        self.targeted_site.append(self.workspace.env_vars.get("TOMCAT_CD_TARGETED_SITE"))
         if self.fail_on == kind:
             raise auto.errors.CommandError(CommandResult(stdout="", stderr="error: boom in " + kind, code=1))
 
@@ -44,8 +48,10 @@ class FakeStack:
     def up(self, **kwargs):
         self._run("up", **kwargs)
 
-    def history(self):
-        return [SimpleNamespace(version=0)] * 3
+    def history(self, page_size=None, show_secrets=True):
+        # The file backend numbers every update 0; the driver counts positions.
+        updates = [SimpleNamespace(version=0)] * (self.updates + sum(kind == "up" for kind, *_ in self.calls))
+        return updates[:page_size] if page_size else updates
 
 
 @pytest.fixture
@@ -54,6 +60,8 @@ def driver(tmp_path, monkeypatch):
         stack = FakeStack(config, resources, fail_on)
         deployer = Deployer(tmp_path, "develop", out=lambda line: None, color="never")
         monkeypatch.setattr(deployer, "stack", lambda: stack)
+        monkeypatch.setattr(deployer, "_run_up", lambda stack, targets, message, refresh:
+                            stack.up(target=targets, message=message))
 
         def fake_cli(*args: str) -> None:
             # What `pulumi config set-all --json` / `config rm` would do to the stack file.
@@ -84,6 +92,8 @@ def test_a_deploy_targets_the_site_and_records_version_and_build(driver):
     assert stack.calls == [("up", [f"{SITE}::test-gyyx-cn",
                                    f"{SITE}$kubernetes:apps/v1:Deployment::test-gyyx-cn-deployment",
                                    f"{SITE}$kubernetes:core/v1:Service::test-gyyx-cn-service"], "deploy")]
+    # The program registers that one site only, during that update only.
+    assert stack.targeted_site == ["test.gyyx.cn"] and stack.workspace.env_vars == {}
 
 
 def test_a_new_site_with_images_targets_its_image_too(driver):
@@ -97,6 +107,7 @@ def test_the_first_update_of_a_stack_updates_everything(driver):
     deployer, stack = driver({}, [])
     deployer.change_site("test.gyyx.cn", "v1", Build("1", "abcdef1"), "deploy")
     assert stack.calls == [("up", None, "deploy")]
+    assert stack.targeted_site == [None], "a full update registers every site"
 
 
 def test_a_delete_targets_what_exists_and_drops_the_records(driver):

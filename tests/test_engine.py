@@ -93,6 +93,22 @@ def test_deploy_history_and_rollback_through_the_stack_history(engine_project):
     assert image_of(engine_project, "shop.gyyx.cn").startswith("harbor.gyyx.cn/shop.gyyx.cn/shop.gyyx.cn:v2.4.1-")
 
 
+def test_a_one_site_deploy_evaluates_that_site_alone_and_keeps_the_others(engine_project):
+    up(engine_project)
+    before = {key: obj for key, obj in engine_project.manifests("develop").items() if "shop" in key[1]}
+    deployed = ok(engine_project.cdctl("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop", "--yes"))
+    assert "targeted update of test.gyyx.cn: the other sites are not evaluated" in deployed
+    assert {key: obj for key, obj in engine_project.manifests("develop").items() if "shop" in key[1]} == before
+    outputs = json.loads(ok(engine_project.pulumi("stack", "output", "sites", "-s", "develop", "--json")))
+    assert sorted(outputs) == ["shop.gyyx.cn", "test.gyyx.cn"] and outputs["test.gyyx.cn"]["image"].split(":")[1].startswith("v1.3.0-")
+    # A full update, every site evaluated, finds the state as the program describes it.
+    ok(engine_project.pulumi("preview", "-s", "develop", "--expect-no-changes"))
+    # The switch never leaks from the caller's environment into a full update.
+    leaked = ok(engine_project.cdctl("pulumi", "preview", "-s", "develop", "--expect-no-changes",
+                                     TOMCAT_CD_TARGETED_SITE="test.gyyx.cn"))
+    assert "targeted update" not in leaked
+
+
 def test_rollback_keeps_the_image_tag_of_the_build_it_restores(engine_project):
     up(engine_project)
     ok(engine_project.cdctl("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop", "--yes",

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from pulumi import automation as auto
+from pulumi.automation._cmd import CommandResult
 
 from components.tomcat_site import site_urns
 from tomcat_cd import conventions
-from tomcat_cd.engine import engine_env, engine_paths, pulumi_command
+from tomcat_cd.engine import TARGETED_SITE_ENV, engine_env, engine_paths, pulumi_command
 from tomcat_cd.errors import Problem, raise_if_any
 from tomcat_cd.history import chronological
 from tomcat_cd.plan import build_plan
@@ -129,16 +130,17 @@ class Deployer:
             self._step("set config", lambda: self._set_site(stack, domain, *after))
             try:
                 targets = self._targets(stack, domain, version is not None, build_images)
-                # At a terminal: preview, then ask. With --yes the update itself prints every
-                # change in full (diff=True), so the program runs once, not twice.
-                if confirm is not None:
-                    self._step("preview", lambda: stack.preview(target=targets, diff=True, color=self.color,
-                                                                on_output=self.out, message=message,
-                                                                refresh=refresh or None))
-                    if not confirm():
-                        raise Cancelled()
-                self._step("update", lambda: self._up(stack, targets, message, refresh))
-                return chronological(stack.history())[-1][0]
+                with self._targeted(stack, domain if targets is not None else None):
+                    # At a terminal: preview, then ask. With --yes the update itself prints every
+                    # change in full (diff=True), so the program runs once, not twice.
+                    if confirm is not None:
+                        self._step("preview", lambda: stack.preview(target=targets, diff=True, color=self.color,
+                                                                    on_output=self.out, message=message,
+                                                                    refresh=refresh or None))
+                        if not confirm():
+                            raise Cancelled()
+                    self._step("update", lambda: self._up(stack, targets, message, refresh))
+                return chronological(stack.history(show_secrets=False))[-1][0]
             except BaseException:
                 self._set_site(stack, domain, *before)
                 self.out(f"restored the stack config of {self.stack_name}")
@@ -203,27 +205,63 @@ class Deployer:
 
     def _targets(self, stack: auto.Stack, domain: str, deployed: bool, build_images: bool) -> list[str] | None:
         """The site's URNs that exist now or will after the update, or None (a full
-        update) while the environment itself does not exist yet."""
-        deployment = stack.export_stack().deployment or {}
-        resources = deployment.get("resources", [])
-        if not any(r.get("type") == "tomcat-cd:index:Environment" for r in resources):
-            self.out(f"first update of stack {self.stack_name}: updating everything")
-            return None
+        update) on the stack's first update."""
         project = stack.workspace.project_settings().name
         name = conventions.k8s_name(domain)
+        if deployed:
+            # Every URN the update registers for the site, known without reading the state
+            # (a whole-state export costs ~1 s with 200 sites). An image resource left from
+            # a time with buildImages on stays as it is while buildImages is off.
+            if not stack.history(page_size=1, show_secrets=False):
+                self.out(f"first update of stack {self.stack_name}: updating everything")
+                return None
+            return site_urns(self.stack_name, project, name, build_images)
+        # A delete can target only what exists.
+        resources = (stack.export_stack().deployment or {}).get("resources", [])
+        if not resources:
+            self.out(f"first update of stack {self.stack_name}: updating everything")
+            return None
         existing = {r.get("urn") for r in resources}
-        planned = set(site_urns(self.stack_name, project, name, build_images)) if deployed else set()
-        return [urn for urn in site_urns(self.stack_name, project, name) if urn in existing or urn in planned]
+        return [urn for urn in site_urns(self.stack_name, project, name) if urn in existing]
 
-    def _up(self, stack: auto.Stack, targets: list[str] | None, message: str, refresh: bool) -> auto.UpResult:
+    @staticmethod
+    @contextmanager
+    def _targeted(stack: auto.Stack, domain: str | None) -> Iterator[None]:
+        """Tell the program which one site a targeted update is for (TARGETED_SITE_ENV)."""
+        env = stack.workspace.env_vars
+        if domain is not None:
+            env[TARGETED_SITE_ENV] = domain
+        try:
+            yield
+        finally:
+            env.pop(TARGETED_SITE_ENV, None)
+
+    def _up(self, stack: auto.Stack, targets: list[str] | None, message: str, refresh: bool) -> None:
         for attempt in range(LOCK_RETRIES):
             try:
-                return stack.up(target=targets, diff=True, color=self.color, on_output=self.out, message=message,
-                                refresh=refresh or None)
+                return self._run_up(stack, targets, message, refresh)
             except auto.ConcurrentUpdateError:
                 self.out(f"stack {self.stack_name} is locked by another update; retrying ({attempt + 1}/{LOCK_RETRIES})")
                 time.sleep(2)
         raise StepFailed("update", f"stack {self.stack_name} stayed locked")
+
+    def _run_up(self, stack: auto.Stack, targets: list[str] | None, message: str, refresh: bool) -> None:
+        """`pulumi up`, its output streamed to `out`. Not the Automation API's `up`: that
+        also reads the stack's outputs and summary back, two more loads of the whole state."""
+        command = [pulumi_command(self.project_dir), "up", "--yes", "--skip-preview", "--diff",
+                   "--stack", self.stack_name, "--message", message, f"--color={self.color}"]
+        command += [f"--target={urn}" for urn in targets or []] + (["--refresh"] if refresh else [])
+        process = subprocess.Popen(command, cwd=self.project_dir, env=dict(stack.workspace.env_vars),
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines = []
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            self.out(lines[-1])
+        code = process.wait()
+        if code != 0:
+            result = CommandResult(stdout="\n".join(lines), stderr="\n".join(lines[-20:]), code=code)
+            locked = any(text in result.stdout for text in ("the stack is currently locked by", "[409] Conflict"))
+            raise auto.ConcurrentUpdateError(result) if locked else auto.errors.CommandError(result)
 
     def _step(self, name: str, action):
         try:

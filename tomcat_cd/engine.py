@@ -13,6 +13,9 @@ import subprocess
 from pathlib import Path
 
 STATE_DIR = ".state"
+# Set by cdctl for a targeted one-site update only: the program then registers that site
+# alone (see program.sites_to_register). Never inherited from the caller's environment.
+TARGETED_SITE_ENV = "TOMCAT_CD_TARGETED_SITE"
 
 
 class EngineMissing(Exception):
@@ -40,6 +43,7 @@ def local_backend(project_dir: Path) -> str:
 def engine_env(project_dir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for the project's Pulumi CLI; what the caller already set wins."""
     env = dict(os.environ if base is None else base)
+    env.pop(TARGETED_SITE_ENV, None)
     bin_dir, home = engine_paths(project_dir)
     if not (bin_dir / "pulumi").exists():
         raise EngineMissing(f"no Pulumi CLI in {bin_dir}: run scripts/install-pulumi (or scripts/setup)")

@@ -16,6 +16,7 @@ import yaml
 from tomcat_cd import conventions
 from tomcat_cd.errors import Problem, Problems, raise_if_any
 from tomcat_cd.fields import ENV_NAME, QUANTITY, Reader, yaml_problem
+from tomcat_cd.yamltext import load_yaml
 
 HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 PROBE_PATH = re.compile(r"^/[^\s]*$")
@@ -138,7 +139,7 @@ def load_site(path: Path, problems: Problems) -> Site | None:
     if not conventions.is_valid_domain(domain):
         problems.add("", f"file name must be <domain>.yaml with a lower-case domain such as test.gyyx.cn, got {domain!r}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         problems.add("", yaml_problem(err))
         return None

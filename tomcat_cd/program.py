@@ -15,6 +15,7 @@ from components.platform import Logging, Monitoring, ObjectsArgs
 from components.tomcat_site import RegistryLogin, TomcatSite, TomcatSiteArgs
 from tomcat_cd import conventions, platform_settings
 from tomcat_cd.builders import kubernetes
+from tomcat_cd.engine import TARGETED_SITE_ENV
 from tomcat_cd.errors import ConfigError, Problem, raise_if_any
 from tomcat_cd.plan import SitePlan, StackPlan, build_plan
 from tomcat_cd.platform_plan import PlatformPlan, build_platform_plan
@@ -101,7 +102,7 @@ def deploy(plan: StackPlan, project_dir: Path = PROJECT_DIR) -> dict[str, Tomcat
         with_provider)
     registry = _registry_login(settings) if settings.build_images else None
     sites = {}
-    for site in plan.sites:
+    for site in sites_to_register(plan):
         context_dir = None
         if settings.build_images:
             context_dir = _stage_build_context(site, settings, project_dir)
@@ -110,8 +111,21 @@ def deploy(plan: StackPlan, project_dir: Path = PROJECT_DIR) -> dict[str, Tomcat
             pulumi.ResourceOptions.merge(with_provider, pulumi.ResourceOptions(depends_on=environment.children)))
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", environment.namespace_name)
-    pulumi.export("sites", {domain: {"image": s.image, "nodePort": s.node_port} for domain, s in sites.items()})
+    # From the plan, not the resources: whole even when a targeted update registers one site.
+    pulumi.export("sites", {site.domain: {"image": site.image, "nodePort": site.site.node_port(settings.environment)}
+                            for site in plan.sites})
     return sites
+
+
+def sites_to_register(plan: StackPlan) -> tuple[SitePlan, ...]:
+    """Every site; or, in the targeted update `cdctl deploy` runs for one site, that site
+    alone. A targeted update leaves the resources it does not target as they are, even
+    unregistered, so evaluating the other sites only cost time (about 25 ms each)."""
+    only = os.environ.get(TARGETED_SITE_ENV)
+    if not only:
+        return plan.sites
+    pulumi.log.info(f"targeted update of {only}: the other sites are not evaluated and stay as they are")
+    return tuple(site for site in plan.sites if site.domain == only)
 
 
 def _registry_login(settings: StackSettings) -> RegistryLogin:

@@ -20,6 +20,7 @@ import yaml
 from tomcat_cd import conventions
 from tomcat_cd.errors import Problem, Problems, raise_if_any
 from tomcat_cd.fields import Reader, type_name, yaml_problem
+from tomcat_cd.yamltext import load_yaml
 
 # Docker tag characters; the whole tag must stay under 128 characters.
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -193,7 +194,7 @@ def read_stack_values(project_dir: Path, stack: str) -> tuple[str, dict[str, Any
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
         raise_if_any([Problem(source, "", f"no such stack file in {project_dir} (stacks: {', '.join(known) or 'none'})")])
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        document = load_yaml(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise_if_any([Problem(source, "", yaml_problem(err))])
     config = document.get("config", {}) if isinstance(document, dict) else None

@@ -1,4 +1,4 @@
-"""YAML as this project writes it: block style, keys in the order built, no anchors."""
+"""YAML as this project reads and writes it: block style, keys in the order built, no anchors."""
 
 from __future__ import annotations
 
@@ -17,3 +17,16 @@ class _PlainDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
 def to_yaml(obj: Any) -> str:
     return yaml.dump(obj, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False,
                      allow_unicode=True, width=1000)
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load`, through libyaml when PyYAML has it (about 10x faster: a deploy reads
+    every domain file twice). A document libyaml refuses is read again by the pure-Python
+    loader, whose messages are the ones users see."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.load(text, Loader=fast)
+        except yaml.YAMLError:
+            pass
+    return yaml.safe_load(text)
