@@ -81,7 +81,8 @@ class SshHost:
         self.server.wait(timeout=10)
 
 
-def start_ssh_host(folder: Path, address: str = "127.0.0.1", log: Path | None = None) -> SshHost:
+def start_ssh_host(folder: Path, address: str = "127.0.0.1", log: Path | None = None,
+                   stubbed: tuple[str, ...] = STUBBED) -> SshHost:
     """sshd on `address` (any of 127.0.0.0/8) with its own keys, root, stub state and log; the
     stand-ins' settings reach every session through `environment=` in authorized_keys."""
     require_sshd()
@@ -90,7 +91,7 @@ def start_ssh_host(folder: Path, address: str = "127.0.0.1", log: Path | None = 
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / name)], check=True)
     stubs = folder / "stubs"
     stubs.mkdir()
-    for tool in STUBBED:
+    for tool in stubbed:
         (stubs / tool).symlink_to(STUB)
     root, state = folder / "root", folder / "state"
     root.mkdir()

@@ -9,14 +9,19 @@ record their command line (tests/stubs/system-tool), so the tests assert the exa
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from ssh_harness import SshHost, start_ssh_host
+from ssh_harness import STUBBED, SshHost, start_ssh_host
 from tomcat_cd.hosts import cluster, services
-from tomcat_cd.hosts.inventory import Cluster, Host, Inventory, node_folders
+from tomcat_cd.hosts.inventory import Cluster, Harbor, Host, Inventory, node_folders
 from tomcat_cd.hosts.script import exports
 
 pytestmark = pytest.mark.ssh
@@ -155,3 +160,106 @@ def test_nginx_reloads_only_after_nginx_t_and_puts_the_old_config_back_when_refu
     assert "nginx -t refused the new config" in refused.stderr
     assert "systemctl reload-or-restart nginx" not in remote.calls()
     assert {path.name: path.read_text() for path in conf_d.iterdir()} == good
+
+
+class HarborStandIn(BaseHTTPRequestHandler):
+    """The slice of Harbor's v2.0 API the scripts call, with its answers' shapes and codes:
+    projects (HEAD to ask, POST to create), system robots (list, create, read, PATCH the
+    secret) and the registry's token service, which accepts a robot's name and secret."""
+
+    admin = ("admin", "Harbor-admin-pw-1")
+    projects: set[str] = set()
+    robots: dict[int, dict] = {}
+    requests: list[tuple[str, str, str]] = []
+
+    def log_message(self, *args):
+        pass
+
+    def _user(self) -> tuple[str, str] | None:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        return user, password
+
+    def _answer(self, code: int, body=None) -> None:
+        data = json.dumps(body).encode() if body is not None else b""
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _handle(self) -> None:
+        url = urlparse(self.path)
+        query = parse_qs(url.query)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length)) if length else None
+        self.requests.append((self.command, url.path, self.headers.get("Host", "")))
+        if url.path == "/service/token":
+            robot = next((r for r in self.robots.values() if (r["name"], r["secret"]) == self._user()), None)
+            return self._answer(200 if robot else 401, {"token": "t"} if robot else None)
+        if self._user() != self.admin:
+            return self._answer(401, {"errors": [{"code": "UNAUTHORIZED"}]})
+        if url.path == "/api/v2.0/projects" and self.command == "HEAD":
+            return self._answer(200 if query["project_name"][0] in self.projects else 404)
+        if url.path == "/api/v2.0/projects" and self.command == "POST":
+            self.projects.add(body["project_name"])
+            return self._answer(201)
+        if url.path == "/api/v2.0/robots" and self.command == "GET":
+            wanted = query["q"][0].removeprefix("name=~")
+            return self._answer(200, [{"id": i, "name": r["name"]} for i, r in self.robots.items() if wanted in r["name"]])
+        if url.path == "/api/v2.0/robots" and self.command == "POST":
+            assert body["level"] == "system" and body["permissions"][0]["namespace"] == "*"
+            robot_id = len(self.robots) + 1
+            self.robots[robot_id] = {"name": f"robot${body['name']}", "secret": "generated-by-harbor"}
+            return self._answer(201, {"id": robot_id, "name": self.robots[robot_id]["name"], "secret": "generated-by-harbor"})
+        robot_id = int(url.path.rsplit("/", 1)[1])
+        if self.command == "GET":
+            return self._answer(200, {"id": robot_id, "name": self.robots[robot_id]["name"]})
+        self.robots[robot_id]["secret"] = body["secret"]
+        return self._answer(200)
+
+    do_HEAD = do_GET = do_POST = do_PATCH = _handle
+
+
+@pytest.fixture
+def harbor(tmp_path):
+    """An SSH host whose curl and jq are real, and the Harbor stand-in on one of its ports."""
+    host = start_ssh_host(tmp_path / "harbor", stubbed=tuple(t for t in STUBBED if t != "curl"))
+    HarborStandIn.projects, HarborStandIn.robots, HarborStandIn.requests = set(), {}, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HarborStandIn)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield host, Harbor(hostname="harbor.example.com", scheme="http", port=server.server_address[1])
+    server.shutdown()
+    host.stop()
+
+
+def test_harbor_projects_and_robot_through_the_api_once(harbor):
+    host, settings = harbor
+    remote = Remote(host)
+    secrets = {"HARBOR_ADMIN_PASSWORD": HarborStandIn.admin[1], "HARBOR_ROBOT_SECRET": "Robot-secret-pw-1"}
+    machine = Host("harbor", "127.0.0.1")
+    project = services.harbor_project(machine, settings, "test.gyyx.cn")
+    robot = services.harbor_robot(machine, settings)
+
+    for script in (project, robot):
+        first = remote.run(script, secrets)
+        assert first.returncode == 0, first.stderr
+    assert HarborStandIn.projects == {"test.gyyx.cn"}
+    assert HarborStandIn.robots == {1: {"name": "robot$tomcat-cd", "secret": "Robot-secret-pw-1"}}
+    # Harbor's own name reached on this host: what its certificate would be for.
+    assert {host_header for *_, host_header in HarborStandIn.requests} == {settings.registry}
+    calls = [(method, path) for method, path, _ in HarborStandIn.requests]
+    assert calls.count(("POST", "/api/v2.0/projects")) == 1 and calls.count(("PATCH", "/api/v2.0/robots/1")) == 1
+
+    HarborStandIn.requests.clear()
+    for script in (project, robot):
+        again = remote.run(script, secrets)
+        assert again.returncode == 0, again.stderr
+        assert again.stderr.strip().splitlines()[-1] == "ok: nothing to change"
+    assert {method for method, *_ in HarborStandIn.requests} <= {"HEAD", "GET"}, "a second run only asks"
+
+    wrong = remote.run(project, {**secrets, "HARBOR_ADMIN_PASSWORD": "not-it"})
+    assert wrong.returncode == 1 and "asking for project test.gyyx.cn: HTTP 401" in wrong.stderr

@@ -98,8 +98,7 @@ def containerd_config(harbor: Harbor | None) -> str:
 
 
 def _harbor_hosts_toml(harbor: Harbor) -> str:
-    url = f"{harbor.scheme}://{harbor.hostname}"
-    lines = [f'server = "{url}"', f'[host."{url}"]', '  capabilities = ["pull", "resolve"]']
+    lines = [f'server = "{harbor.url}"', f'[host."{harbor.url}"]', '  capabilities = ["pull", "resolve"]']
     if harbor.scheme == "http":
         lines.append("  skip_verify = true")
     return "\n".join(lines) + "\n"
@@ -116,7 +115,7 @@ def prepare_node(host: Host, cluster: Cluster, harbor: Harbor | None) -> str:
                       for folder in node_folders())
     registry = ""
     if harbor:
-        registry = heredoc(f"/etc/containerd/certs.d/{harbor.hostname}/hosts.toml", "644", _harbor_hosts_toml(harbor))
+        registry = heredoc(f"/etc/containerd/certs.d/{harbor.registry}/hosts.toml", "644", _harbor_hosts_toml(harbor))
     body = (
         "# The kubelet will not start with swap on.\n"
         'if [ -n "$(swapon --noheadings --show)" ]; then\n'

@@ -73,6 +73,21 @@ class Harbor:
     version: str = "v2.13.2"
     scheme: str = "https"
     robot: str = "tomcat-cd"
+    port: int | None = None
+    """Harbor's port when not the scheme's own (443, 80); then image names carry it too."""
+
+    @property
+    def api_port(self) -> int:
+        return self.port or (443 if self.scheme == "https" else 80)
+
+    @property
+    def registry(self) -> str:
+        """The registry as clients name it: `harbor.gyyx.cn`, or `harbor.gyyx.cn:8443`."""
+        return f"{self.hostname}:{self.port}" if self.port else self.hostname
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.registry}"
 
 
 @dataclass(frozen=True)
@@ -189,7 +204,7 @@ def parse_cluster(reader: Reader, kubernetes_version: str) -> Cluster:
 
 
 def parse_harbor(reader: Reader, inventory: Inventory) -> Harbor | None:
-    reader.reject_unknown({"hostname", "version", "scheme", "robot"})
+    reader.reject_unknown({"hostname", "version", "scheme", "robot", "port"})
     if inventory.harbor is None:
         return None
     return Harbor(
@@ -197,6 +212,7 @@ def parse_harbor(reader: Reader, inventory: Inventory) -> Harbor | None:
         version=reader.string("version", Harbor.version, re.compile(r"^v[0-9]+\.[0-9]+\.[0-9]+$"), "a release such as v2.13.2"),
         scheme=reader.string("scheme", "https", re.compile(r"^https?$"), "https or http"),
         robot=reader.string("robot", Harbor.robot, re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$"), "a robot name"),
+        port=reader.integer("port", None, low=1, high=65535),
     )
 
 

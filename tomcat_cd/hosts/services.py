@@ -36,9 +36,9 @@ def _harbor_dir(harbor: Harbor) -> str:
 
 def harbor_config(harbor: Harbor) -> dict:
     """harbor.yml (the installer's template fields); the passwords are `${VAR}`s filled on the host."""
-    config: dict = {"hostname": harbor.hostname, "http": {"port": 80}}
+    config: dict = {"hostname": harbor.hostname, "http": {"port": harbor.api_port if harbor.scheme == "http" else 80}}
     if harbor.scheme == "https":
-        config["https"] = {"port": 443, "certificate": HARBOR_CERT, "private_key": HARBOR_KEY}
+        config["https"] = {"port": harbor.api_port, "certificate": HARBOR_CERT, "private_key": HARBOR_KEY}
     config.update({
         "harbor_admin_password": "${HARBOR_ADMIN_PASSWORD}",
         "database": {"password": "${HARBOR_DATABASE_PASSWORD}", "max_idle_conns": 100, "max_open_conns": 900,
@@ -89,19 +89,23 @@ def install_harbor(host: Host, harbor: Harbor) -> str:
                   host, body, HARBOR_INSTALL_SECRETS)
 
 
+def _local(harbor: Harbor) -> str:
+    """curl's --resolve: Harbor's own name (its certificate's) reached on this host."""
+    return q(f"{harbor.hostname}:{harbor.api_port}:127.0.0.1")
+
+
 def _harbor_api(harbor: Harbor) -> str:
     """A shell function calling Harbor's API on this host as admin; the password reaches curl
     through a file descriptor, never its arguments."""
-    port = 443 if harbor.scheme == "https" else 80
     return (
-        f"base={q(f'{harbor.scheme}://{harbor.hostname}/api/v2.0')}\n"
+        f"base={q(f'{harbor.url}/api/v2.0')}\n"
         'body="$(mktemp)"\n'
         "trap 'rm -f \"$body\"' EXIT\n"
         "# api METHOD PATH [JSON on stdin]: prints the HTTP status, leaves the answer in $body.\n"
         "api() {\n"
         "  local method=(-X \"$1\")\n"
         "  if [ \"$1\" = HEAD ]; then method=(--head); fi\n"
-        f"  curl -sS -o \"$body\" -w '%{{http_code}}' \"${{method[@]}}\" --resolve {q(f'{harbor.hostname}:{port}:127.0.0.1')} \\\n"
+        f"  curl -sS -o \"$body\" -w '%{{http_code}}' \"${{method[@]}}\" --resolve {_local(harbor)} \\\n"
         "    -K <(printf 'user = \"admin:%s\"\\n' \"$HARBOR_ADMIN_PASSWORD\") \\\n"
         "    -H 'Content-Type: application/json' ${3:+--data @-} \"$base$2\"\n"
         "}\n"
@@ -135,8 +139,8 @@ def harbor_robot(host: Host, harbor: Harbor) -> str:
     `harborRobotSecret` (Harbor keeps only a hash, so a login tells whether it already is)."""
     create = json.dumps({"name": harbor.robot, "description": "tomcat-cd image pushes", "level": "system",
                          "duration": -1, "disable": False, "permissions": robot_permissions()})
-    port = 443 if harbor.scheme == "https" else 80
-    token_url = f"{harbor.scheme}://{harbor.hostname}/service/token?service=harbor-registry&scope=repository:{conventions.HARBOR_TEMPLATE_PROJECT}/probe:pull"
+    token_url = (f"{harbor.url}/service/token?service=harbor-registry"
+                 f"&scope=repository:{conventions.HARBOR_TEMPLATE_PROJECT}/probe:pull")
     body = (
         _harbor_api(harbor)
         + f'status="$(api GET {q("/robots?q=name%3D~" + harbor.robot + "&page_size=100")})"\n'
@@ -151,7 +155,7 @@ def harbor_robot(host: Host, harbor: Harbor) -> str:
         'status="$(api GET "/robots/$id")"\n'
         '[ "$status" = 200 ] || { echo "reading robot $id: HTTP $status" >&2; exit 1; }\n'
         "name=\"$(jq -r .name \"$body\")\"\n"
-        f"login=\"$(curl -sS -o /dev/null -w '%{{http_code}}' --resolve {q(f'{harbor.hostname}:{port}:127.0.0.1')} \\\n"
+        f"login=\"$(curl -sS -o /dev/null -w '%{{http_code}}' --resolve {_local(harbor)} \\\n"
         "  -K <(printf 'user = \"%s:%s\"\\n' \"$name\" \"$HARBOR_ROBOT_SECRET\") "
         f"{q(token_url)})\"\n"
         'if [ "$login" != 200 ]; then\n'
