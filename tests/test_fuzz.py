@@ -18,7 +18,10 @@ from conftest import REPO
 DOMAIN_KEYS = ["nodePort", "replicas", "hosts", "resources", "javaOpts", "jvmFlags", "env", "probe",
                "baseImage", "master", "develop", "cpu", "memory", "path", "bogus"]
 PLATFORM_KEYS = ["role", "domainsDir", "target", "elastic", "kibana", "filebeat", "weaveScope", "elasticPassword",
-                 "version", "replicas", "heap", "nodePort", "enabled", "retentionDays", "bogus"]
+                 "version", "replicas", "heap", "nodePort", "enabled", "retentionDays", "bogus",
+                 "inventory", "bootstrap", "cluster", "harbor", "jenkins", "backups", "sshPrivateKey",
+                 "controlPlanes", "workers", "controlPlaneEndpoint", "nginx", "name", "address", "port", "user",
+                 "keySecret", "hostKey", "ssh", "offsite", "podSubnet", "cniManifest", "scheme"]
 STACK_KEYS = ["harborHost", "harborUsername", "harborPassword", "baseImage", "warRoot", "domainsDir",
               "buildImages", "protectNamespace", "versions", "environment", "bogus"]
 

@@ -76,6 +76,8 @@ BAD_FILES = [
     ("relative probe path", "nodePort: 32100\nprobe: {path: health}\n",
      "domains/a.example.com.yaml: probe.path: must be an absolute URL path such as /health, got 'health'"),
     ("not a mapping", "- 1\n- 2\n", "domains/a.example.com.yaml: must be a mapping of fields (nodePort, replicas, ...)"),
+    ("escape out of unicode", 'nodePort: 32100\njavaOpts: "\\UFFFFFFFF"\n',
+     "domains/a.example.com.yaml: not valid YAML: line 2, column 14: found invalid Unicode character escape code"),
     ("broken yaml", "nodePort: [\n",
      "domains/a.example.com.yaml: not valid YAML: line 2, column 1: expected the node content, but found '<stream end>'"),
 ]

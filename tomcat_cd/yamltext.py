@@ -22,11 +22,15 @@ def to_yaml(obj: Any) -> str:
 def load_yaml(text: str) -> Any:
     """`yaml.safe_load`, through libyaml when PyYAML has it (about 10x faster: a deploy reads
     every domain file twice). A document libyaml refuses is read again by the pure-Python
-    loader, whose messages are the ones users see."""
+    loader, whose messages are the ones users see; every refusal is a `yaml.YAMLError`."""
     fast = getattr(yaml, "CSafeLoader", None)
+    refused: yaml.YAMLError | None = None
     if fast is not None:
         try:
             return yaml.load(text, Loader=fast)
-        except yaml.YAMLError:
-            pass
-    return yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            refused = err
+    try:
+        return yaml.safe_load(text)
+    except (ValueError, OverflowError) as err:  # PyYAML's own slip on an escape such as "\UFFFFFFFF"
+        raise refused or yaml.YAMLError(str(err)) from None
