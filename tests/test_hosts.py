@@ -220,6 +220,12 @@ def test_backups_are_copied_off_site(project):
     assert "no off-site target" in steps(project.root)["gitlab-backup"].script
 
 
+def test_jenkins_gets_the_war_tree_of_every_domain(project):
+    script = steps(project.root)["jenkins-install"].script
+    for domain in sorted(path.stem for path in project.domains.glob("*.yaml")):
+        assert f"ensure_dir /data/jks-cd-config/{domain} 755\nensure_owner /data/jks-cd-config/{domain} jenkins\n" in script
+
+
 def test_harbor_projects_follow_the_domain_files(project):
     by_name = steps(project.root)
     projects = sorted(name.removeprefix("harbor-project-") for name in by_name if name.startswith("harbor-project-"))

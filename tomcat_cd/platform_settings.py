@@ -13,8 +13,8 @@ from typing import Any, Mapping
 from tomcat_cd import conventions
 from tomcat_cd.errors import Problem, Problems, raise_if_any
 from tomcat_cd.fields import QUANTITY, Reader
-from tomcat_cd.hosts.inventory import (DEFAULT_KEY_SECRET, Cluster, Harbor, Inventory, parse_cluster, parse_harbor, parse_inventory,
-                                       parse_offsite)
+from tomcat_cd.hosts.inventory import (DEFAULT_KEY_SECRET, Cluster, Harbor, Inventory, parse_cluster, parse_harbor,
+                                       parse_inventory, parse_offsite)
 from tomcat_cd.settings import TARGETS, is_secret_marker
 from tomcat_cd.versions import kubernetes_version
 
@@ -91,12 +91,15 @@ class PlatformSettings:
         return "logging"
 
 
-def key_secret_names(values: Mapping[str, Any]) -> frozenset[str]:
-    """Config keys the inventory names as SSH private keys (read before the settings are parsed,
-    so that the program knows which secrets to look for)."""
-    inventory = parse_inventory(Reader({"inventory": values.get("inventory")}, Problems("", []), "",
-                                       decode_json=True).nested("inventory"))
-    return inventory.key_secrets()
+def secret_keys(inventory_value: Any) -> frozenset[str]:
+    """Every config key that must hold a secret: the passwords, and the SSH private keys the
+    inventory names (read before the settings, so the program knows which secrets to ask for)."""
+    reader = Reader({"inventory": inventory_value}, Problems("", []), "", decode_json=True)
+    return _secret_keys(parse_inventory(reader.nested("inventory")))
+
+
+def _secret_keys(inventory: Inventory) -> frozenset[str]:
+    return SECRET_KEYS | HARBOR_SECRET_KEYS | inventory.key_secrets()
 
 
 def platform_ports(settings: PlatformSettings) -> dict[int, str]:
@@ -123,9 +126,9 @@ def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str) 
     problems: list[Problem] = []
     reader = Reader(values, Problems(source, problems), prefix=f"{conventions.PROJECT}:", decode_json=True)
     inventory = parse_inventory(reader.nested("inventory"))
-    secret_keys = SECRET_KEYS | HARBOR_SECRET_KEYS | inventory.key_secrets()
-    reader.reject_unknown(set(KNOWN_KEYS | secret_keys))
-    for key in sorted(secret_keys):
+    secrets = _secret_keys(inventory)
+    reader.reject_unknown(set(KNOWN_KEYS | secrets))
+    for key in sorted(secrets):
         if values.get(key) is not None and not is_secret_marker(values[key]):
             reader.problems.add(f"tomcat-cd:{key}", f"must be a secret: pulumi config set --secret {key} -s {stack}")
     kubeconfig = reader.string("kubeconfig", None)
@@ -167,7 +170,7 @@ def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str) 
         harbor=parse_harbor(reader.nested("harbor"), inventory),
         jenkins_version=jenkins.string("version", None, JENKINS_VERSION, "a Jenkins release such as 2.516.3"),
         offsite=parse_offsite(reader.nested("backups")),
-        passwords_set=frozenset(k for k in secret_keys if values.get(k) is not None),
+        passwords_set=frozenset(k for k in secrets if values.get(k) is not None),
     )
     if settings.weave_scope and settings.kibana_node_port == settings.weave_scope_node_port:
         reader.problems.add("tomcat-cd:weaveScope.nodePort",

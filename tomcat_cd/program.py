@@ -143,10 +143,8 @@ def _stage_build_context(site: SitePlan, settings: StackSettings, project_dir: P
 def load_platform_plan(project_dir: Path) -> PlatformPlan:
     stack = pulumi.get_stack()
     with refusing_bad_input():
-        config = pulumi.Config(conventions.PROJECT)
-        key_secrets = platform_settings.key_secret_names({"inventory": config.get("inventory")})
-        secret_keys = platform_settings.SECRET_KEYS | platform_settings.HARBOR_SECRET_KEYS | key_secrets
-        values = config_values(platform_settings.KNOWN_KEYS | key_secrets, secret_keys)
+        secret_keys = platform_settings.secret_keys(pulumi.Config(conventions.PROJECT).get("inventory"))
+        values = config_values(platform_settings.KNOWN_KEYS | secret_keys, secret_keys)
         settings = platform_settings.parse_platform_settings(stack, values, f"Pulumi.{stack}.yaml")
         return build_platform_plan(settings, project_dir, pulumi.Config(conventions.PROJECT).require_secret)
 

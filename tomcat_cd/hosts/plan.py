@@ -129,7 +129,7 @@ def remote_steps(settings: PlatformSettings, domains: list[str], nginx_configs: 
     if inventory.jenkins:
         version = settings.jenkins_version or services.JENKINS_VERSION
         steps.append(RemoteStep("jenkins-install", inventory.jenkins,
-                                services.install_jenkins(inventory.jenkins, settings.offsite, version)))
+                                services.install_jenkins(inventory.jenkins, settings.offsite, domains, version)))
     if inventory.gitlab:
         steps.append(RemoteStep("gitlab-backup", inventory.gitlab,
                                 services.gitlab_backup(inventory.gitlab, settings.offsite)))

@@ -195,7 +195,9 @@ def _offsite_copy(source: str, offsite: str | None, into: str) -> str:
     return f"rsync -a --delete {q(source)} {q(offsite.rstrip('/') + '/' + into)}\n"
 
 
-def install_jenkins(host: Host, offsite: str | None, version: str = JENKINS_VERSION) -> str:
+def install_jenkins(host: Host, offsite: str | None, domains: list[str], version: str = JENKINS_VERSION) -> str:
+    """`domains`: a folder each in the war tree, `/data/jks-cd-config/<domain>/`, where the
+    developers drop `<version>/ROOT.war` and builds keep their inputs."""
     jar = f"/opt/tomcat-cd/jenkins-plugin-manager-{PLUGIN_MANAGER_VERSION}.jar"
     jar_url = ("https://github.com/jenkinsci/plugin-installation-manager-tool/releases/download/"
                f"{PLUGIN_MANAGER_VERSION}/jenkins-plugin-manager-{PLUGIN_MANAGER_VERSION}.jar")
@@ -214,9 +216,10 @@ def install_jenkins(host: Host, offsite: str | None, version: str = JENKINS_VERS
         f"  changed 'jenkins {version}'\n"
         "  restart=1\n"
         "fi\n"
-        + f"ensure_dir {conventions.WAR_ROOT_DEFAULT} 755\n"
-        f"ensure_owner {conventions.WAR_ROOT_DEFAULT} jenkins\n"
-        f"ensure_dir {JENKINS_BACKUP_DIR} 750\n"
+        + "".join(f"ensure_dir {folder} 755\nensure_owner {folder} jenkins\n"
+                  for folder in [conventions.WAR_ROOT_DEFAULT,
+                                 *(f"{conventions.WAR_ROOT_DEFAULT}/{domain}" for domain in domains)])
+        + f"ensure_dir {JENKINS_BACKUP_DIR} 750\n"
         f"ensure_owner {JENKINS_BACKUP_DIR} jenkins\n"
         f"fetch {q(jar_url)} {jar}\n"
         + heredoc(f"{JENKINS_HOME}/tomcat-cd-plugins.txt", "644", "\n".join(JENKINS_PLUGINS) + "\n",
