@@ -10,7 +10,7 @@ changes=0
 say() { printf '%s: %s\n' "$1" "$2" >&2; }
 changed() { say changed "$1"; changes=$((changes + 1)); }
 
-# Runs a command that changes the system, saying so first; only called when something is missing.
+# Runs a command on the system (apt-get, systemctl, kubeadm, ...), showing it first.
 system() {
   say run "$*"
   "$@"
