@@ -30,7 +30,7 @@ examples:
   cdctl check                                   validate every domain file
   cdctl render --stack develop --out out/       write what the develop stack deploys
   cdctl render --stack master --out out/ --version test.gyyx.cn=v1.3.0
-  cdctl render --stack platform --out out/      logging and monitoring, with filebeat.yml
+  cdctl render --stack platform --out out/      logging, monitoring, and the host scripts (out/hosts/)
   cdctl deploy test.gyyx.cn --version v1.3.0 --env develop --build-id 92 --yes
   cdctl history test.gyyx.cn --env develop
   cdctl rollback test.gyyx.cn --env develop --yes
@@ -107,6 +107,10 @@ def render_platform(args: argparse.Namespace, project_dir: Path, source: str, va
     written = write_platform(plan, out)
     print(f"rendered stack {settings.stack} (platform): {len(written)} Kubernetes object(s), "
           f"{len(plan.files)} config file(s) in {out}")
+    if plan.steps:
+        hosts = sorted({step.host.name for step in plan.steps})
+        print(f"  host scripts: {len(plan.steps)} step(s) on {len(hosts)} host(s), in order in {out}/hosts/ORDER.txt"
+              + ("" if settings.bootstrap else " (tomcat-cd:bootstrap is off: pulumi up runs none of them)"))
     print(f"  Kibana data views: {', '.join(f'{d}-*' for d in plan.domains) or 'none'}")
     print(f"  Kibana nodePort {settings.kibana_node_port}" +
           (f", Weave Scope nodePort {settings.weave_scope_node_port}" if settings.weave_scope else ", Weave Scope off"))
