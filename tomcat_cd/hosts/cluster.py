@@ -82,7 +82,7 @@ def join_config(inventory: Inventory, host: Host, control_plane: bool) -> str:
     return _yaml_documents(config)
 
 
-def containerd_config(harbor: Harbor | None) -> str:
+def containerd_config() -> str:
     lines = [
         "# containerd for the kubelet (tomcat-cd): systemd cgroups, data in /data/dockerlibs.",
         "version = 2",
@@ -133,7 +133,7 @@ def prepare_node(host: Host, cluster: Cluster, harbor: Harbor | None) -> str:
         + "ensure_packages containerd ca-certificates curl conntrack\n"
         + folders
         + registry
-        + heredoc("/etc/containerd/config.toml", "644", containerd_config(harbor),
+        + heredoc("/etc/containerd/config.toml", "644", containerd_config(),
                   then=["system systemctl restart containerd"])
         + f"fetch {q(repo + 'Release.key')} {keyring}\n"
         + heredoc("/etc/apt/sources.list.d/kubernetes.list", "644", f"deb [signed-by={keyring}] {repo} /\n",
