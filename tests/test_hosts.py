@@ -197,6 +197,10 @@ def test_every_rendered_host_script_and_the_files_it_installs_pass_shellcheck(pr
     shellcheck = str(Path(sys.executable).parent / "shellcheck")
     proc = subprocess.run([shellcheck, *map(str, scripts + jobs)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
+    # And shellcheck is not one to pass anything: the prelude with one quote dropped fails.
+    broken = tmp_path / "broken.sh"
+    broken.write_text(scripts[0].read_text().replace('mkdir -p "$path"', "mkdir -p $path", 1))
+    assert subprocess.run([shellcheck, str(broken)], capture_output=True, text=True).returncode != 0
 
 
 def test_thin_backup_is_hourly_keeps_ten_and_uses_only_documented_fields():
