@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -72,7 +73,10 @@ def test_pulumi_up_bootstraps_the_hosts_over_ssh_in_order_and_keeps_secrets(host
     project = make_engine_project(tmp_path / "engine")
     write_stack(project, inventory(control_plane, worker))
     for key, ssh in (("sshPrivateKey", control_plane), ("workerSshKey", worker)):
-        ok(project.pulumi("config", "set", "--secret", "-s", STACK, "--", key, ssh.key.read_text()))
+        # As the README says: the key from standard input, never on a command line.
+        ok(subprocess.run([sys.executable, "-m", "cdctl", "--project-dir", str(project.root), "pulumi", "config",
+                           "set", "--secret", "-s", STACK, key], stdin=ssh.key.open(), cwd=project.root,
+                          env=project.env(), capture_output=True, text=True, timeout=120))
 
     output = ok(project.pulumi("up", "-s", STACK, "--yes", "--skip-preview", timeout=900))
     calls = control_plane.calls()
