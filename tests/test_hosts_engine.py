@@ -88,7 +88,7 @@ def test_pulumi_up_bootstraps_the_hosts_over_ssh_in_order_and_keeps_secrets(host
     assert order == sorted(order), "\n".join(calls)
     joined = (worker.state / "join-config.yaml").read_text()
     assert f'token: "{TOKEN}"' in joined, "the worker joined with the control plane's token"
-    assert f'- "sha256:' in joined and (worker.root / "etc/kubernetes/kubelet.conf").exists()
+    assert '- "sha256:' in joined and (worker.root / "etc/kubernetes/kubelet.conf").exists()
 
     state = next((project.root / ".state" / "pulumi").rglob(f"{STACK}.json")).read_text()
     stack_file = (project.root / f"Pulumi.{STACK}.yaml").read_text()
