@@ -15,7 +15,7 @@ from tomcat_cd.errors import Problem, Problems, raise_if_any
 from tomcat_cd.fields import QUANTITY, Reader
 from tomcat_cd.hosts.inventory import (DEFAULT_KEY_SECRET, Cluster, Harbor, Inventory, parse_cluster, parse_harbor,
                                        parse_inventory, parse_offsite)
-from tomcat_cd.settings import TARGETS, is_secret_marker
+from tomcat_cd.settings import check_secrets, read_target
 from tomcat_cd.versions import kubernetes_version
 
 PLATFORM_STACK = "platform"
@@ -128,13 +128,8 @@ def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str) 
     inventory = parse_inventory(reader.nested("inventory"))
     secrets = _secret_keys(inventory)
     reader.reject_unknown(set(KNOWN_KEYS | secrets))
-    for key in sorted(secrets):
-        if values.get(key) is not None and not is_secret_marker(values[key]):
-            reader.problems.add(f"tomcat-cd:{key}", f"must be a secret: pulumi config set --secret {key} -s {stack}")
-    kubeconfig = reader.string("kubeconfig", None)
-    target = reader.string("target", "cluster" if kubeconfig else "render")
-    if target not in TARGETS:
-        reader.problems.add("tomcat-cd:target", f"must be render or cluster, got {target!r}")
+    check_secrets(reader, values, secrets, stack)
+    target, kubeconfig = read_target(reader)
     elastic = reader.nested("elastic")
     elastic.reject_unknown({"version", "replicas", "heap", "cpu", "memory", "retentionDays"})
     kibana = reader.nested("kibana")

@@ -110,15 +110,8 @@ def parse_settings(stack: str, values: Mapping[str, Any], source: str) -> StackS
         reader.problems.add("tomcat-cd:environment",
                             f"unknown environment {environment!r} for stack {stack!r}: "
                             f"name the stack master or develop, or set tomcat-cd:environment")
-    for key in SECRET_KEYS:
-        value = values.get(key)
-        if value is not None and not is_secret_marker(value):
-            reader.problems.add(f"tomcat-cd:{key}",
-                                f"must be a secret: pulumi config set --secret {key} -s {stack}")
-    kubeconfig = reader.string("kubeconfig", None)
-    target = reader.string("target", "cluster" if kubeconfig else "render")
-    if target not in TARGETS:
-        reader.problems.add("tomcat-cd:target", f"must be render or cluster, got {target!r}")
+    check_secrets(reader, values, SECRET_KEYS, stack)
+    target, kubeconfig = read_target(reader)
     settings = StackSettings(
         stack=stack,
         environment=environment,
@@ -143,6 +136,22 @@ def parse_settings(stack: str, values: Mapping[str, Any], source: str) -> StackS
 def secret_marker() -> dict[str, str]:
     """Stands for a configured secret: the shape a stack file gives it, never its value."""
     return {"secure": "(set)"}
+
+
+def check_secrets(reader: Reader, values: Mapping[str, Any], keys: frozenset[str], stack: str) -> None:
+    """A problem for each of `keys` set in plain text instead of as a Pulumi secret."""
+    for key in sorted(keys):
+        if values.get(key) is not None and not is_secret_marker(values[key]):
+            reader.problems.add(f"tomcat-cd:{key}", f"must be a secret: pulumi config set --secret {key} -s {stack}")
+
+
+def read_target(reader: Reader) -> tuple[str, str | None]:
+    """(target, kubeconfig): `cluster` when a kubeconfig is set, else `render`, unless `target` says."""
+    kubeconfig = reader.string("kubeconfig", None)
+    target = reader.string("target", "cluster" if kubeconfig else "render")
+    if target not in TARGETS:
+        reader.problems.add("tomcat-cd:target", f"must be render or cluster, got {target!r}")
+    return target, kubeconfig
 
 
 def is_secret_marker(value: Any) -> bool:
