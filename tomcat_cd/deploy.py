@@ -112,8 +112,9 @@ class Deployer:
                 fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
-    def _config_map(self, stack: auto.Stack, key: str, config: auto.ConfigMap | None = None) -> dict:
-        value = (config if config is not None else stack.get_all_config()).get(f"{conventions.PROJECT}:{key}")
+    @staticmethod
+    def _config_map(config: auto.ConfigMap, key: str) -> dict:
+        value = config.get(f"{conventions.PROJECT}:{key}")
         return json.loads(value.value) if value and value.value else {}
 
     def change_site(self, domain: str, version: str | None, build: Build | None, message: str,
@@ -125,9 +126,12 @@ class Deployer:
         the stack config if any step fails or is cancelled."""
         with self.lock():
             stack = self._step("select stack", self.stack)
-            before = (self._config_map(stack, "versions").get(domain), self._config_map(stack, "builds").get(domain))
+            # One read of the config (a CLI call, slower the more sites) serves both the
+            # record of what to restore and the change itself.
+            config = self._step("read config", stack.get_all_config)
+            before = (self._config_map(config, "versions").get(domain), self._config_map(config, "builds").get(domain))
             after = (version, build.to_config() if build and version else None)
-            self._step("set config", lambda: self._set_site(stack, domain, *after))
+            self._step("set config", lambda: self._set_site(stack, domain, *after, config=config))
             try:
                 targets = self._targets(stack, domain, version is not None, build_images)
                 with self._targeted(stack, domain if targets is not None else None):
@@ -175,15 +179,17 @@ class Deployer:
             target=[u for u in targets if u in existing], on_event=collect, color=self.color))
         return sorted(found.values())
 
-    def _set_site(self, stack: auto.Stack, domain: str, version: str | None, build: dict | None) -> None:
+    def _set_site(self, stack: auto.Stack, domain: str, version: str | None, build: dict | None,
+                  config: auto.ConfigMap | None = None) -> None:
         """Write one domain's entries of the versions and builds maps (None removes them),
         in one CLI call that keeps every value a string (the Automation API's set_config
-        would store a version like 1.10 as a number). An emptied map is removed."""
-        config = stack.get_all_config()
+        would store a version like 1.10 as a number). An emptied map is removed. `config`:
+        the stack's config as just read (read here when not given, as when restoring)."""
+        config = config if config is not None else stack.get_all_config()
         payload, emptied = {}, []
         for key, value in (("versions", version), ("builds", build)):
             full_key = f"{conventions.PROJECT}:{key}"
-            entries = self._config_map(stack, key, config)
+            entries = self._config_map(config, key)
             entries.pop(domain, None)
             if value:
                 entries[domain] = value
