@@ -10,7 +10,7 @@ import pulumi
 from pulumi_command import remote
 
 from tomcat_cd.hosts.inventory import Host
-from tomcat_cd.hosts.plan import FromConfig, FromStep, RemoteStep
+from tomcat_cd.hosts.plan import ADMIN_KUBECONFIG, FromConfig, FromStep, RemoteStep
 from tomcat_cd.hosts.script import exports
 
 
@@ -40,7 +40,7 @@ class HostBootstrap(pulumi.ComponentResource):
         self.commands = {}
         for step in args.steps:
             self.commands[step.name] = self._command(step, args.secret)
-        kubeconfig = self.commands.get("admin-kubeconfig")
+        kubeconfig = self.commands.get(ADMIN_KUBECONFIG)
         self.admin_kubeconfig = pulumi.Output.secret(kubeconfig.stdout) if kubeconfig else None
         self.register_outputs({"steps": list(self.commands)})
 
