@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import require_installed
+from tomcat_cd.hosts.script import exports
 
 SSHD = Path("/usr/sbin/sshd")
 STUB = Path(__file__).parent / "stubs" / "system-tool"
@@ -60,6 +61,12 @@ class SshHost:
             ["ssh", "-F", "none", "-i", str(self.key), "-p", str(self.port), "-o", "BatchMode=yes",
              "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
              f"root@{self.address}", command], input=stdin, capture_output=True, text=True, timeout=60)
+
+    def run(self, script: str, secrets: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Run a script as the platform stack does, `bash -s` with its secrets ahead of it on
+        stdin, after emptying the log of calls."""
+        self.log.write_text("")
+        return self.ssh("bash -s", exports(secrets or {}) + script)
 
     def calls(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []

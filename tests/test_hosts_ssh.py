@@ -19,10 +19,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from ssh_harness import STUBBED, SshHost, start_ssh_host
+from ssh_harness import STUBBED, start_ssh_host
 from tomcat_cd.hosts import cluster, services
 from tomcat_cd.hosts.inventory import Cluster, Harbor, Host, Inventory, node_folders
-from tomcat_cd.hosts.script import exports
 
 pytestmark = pytest.mark.ssh
 SPEC = Cluster(kubernetes_version="v1.33.5")
@@ -31,31 +30,10 @@ INVENTORY = Inventory(control_planes=(Host("k8s-master-1", "10.0.0.11"),), worke
                       control_plane_endpoint="k8s-api.example.com:6443")
 
 
-class Remote:
-    """Runs a script as the platform stack does: `bash -s`, its secrets ahead of it on stdin."""
-
-    def __init__(self, host: SshHost):
-        self.host = host
-        self.root, self.state, self.log = host.root, host.state, host.log
-
-    def run(self, script: str, secrets: dict[str, str] | None = None):
-        self.log.write_text("")
-        return self.host.ssh(NODE.runner, exports(secrets or {}) + script)
-
-    def calls(self) -> list[str]:
-        return self.host.calls()
-
-    def changing_calls(self) -> list[str]:
-        return self.host.changing_calls()
-
-    def tree(self) -> dict[str, tuple]:
-        return self.host.tree()
-
-
 @pytest.fixture
 def remote(tmp_path):
     host = start_ssh_host(tmp_path / "host")
-    yield Remote(host)
+    yield host
     host.stop()
 
 
@@ -237,8 +215,7 @@ def harbor(tmp_path):
 
 
 def test_harbor_projects_and_robot_through_the_api_once(harbor):
-    host, settings = harbor
-    remote = Remote(host)
+    remote, settings = harbor
     secrets = {"HARBOR_ADMIN_PASSWORD": HarborStandIn.admin[1], "HARBOR_ROBOT_SECRET": "Robot-secret-pw-1"}
     machine = Host("harbor", "127.0.0.1")
     project = services.harbor_project(machine, settings, "test.gyyx.cn")
