@@ -80,7 +80,8 @@ def cmd_delete(args: argparse.Namespace, project_dir: Path) -> int:
 def _records(args: argparse.Namespace, project_dir: Path) -> list[DomainRecord]:
     _check_domain_version(args.domain, None)
     stack = _deployer(args, project_dir).existing_stack()
-    return domain_history(stack.history(), args.domain)
+    # Only the versions and builds maps are read: the secrets stay encrypted (and unread).
+    return domain_history(stack.history(show_secrets=False), args.domain)
 
 
 def cmd_history(args: argparse.Namespace, project_dir: Path) -> int:
