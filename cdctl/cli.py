@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -41,6 +42,11 @@ exit codes: 0 ok, 1 failure, 2 bad input (domain file, stack file, arguments)
 """
 
 
+# As a shell reports a command ended by SIGINT or SIGPIPE.
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+
 def find_project_dir(start: Path) -> Path | None:
     """The nearest folder at or above `start` holding this project's Pulumi.yaml."""
     for folder in (start, *start.parents):
@@ -53,7 +59,7 @@ def parse_version_overrides(items: list[str]) -> dict[str, str]:
     problems, versions = [], {}
     for item in items:
         domain, sep, version = item.partition("=")
-        if not sep or not conventions.is_valid_domain(domain) or not VERSION.match(version):
+        if not sep or not conventions.is_valid_domain(domain) or not VERSION.fullmatch(version):
             problems.append(Problem("command line", "--version",
                                     f"must be DOMAIN=VERSION such as test.gyyx.cn=v1.2.0, got {item!r}"))
         else:
@@ -152,7 +158,16 @@ def main(argv: list[str] | None = None) -> int:
               "use --project-dir", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        return args.func(args, project_dir)
+        code = args.func(args, project_dir)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
+        return code
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (cdctl history | head): stop quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ConfigError as err:
         for problem in err.problems:
             print(f"error: {problem}", file=sys.stderr)

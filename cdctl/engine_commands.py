@@ -13,9 +13,9 @@ from pathlib import Path
 from tomcat_cd import conventions
 from tomcat_cd.deploy import Cancelled, Deployer, StepFailed, checked_settings, who
 from tomcat_cd.engine import engine_env, pulumi_command
-from tomcat_cd.errors import Problem, raise_if_any
+from tomcat_cd.errors import Problem, printable, raise_if_any
 from tomcat_cd.history import DomainRecord, domain_history, rollback_target
-from tomcat_cd.settings import VERSION, Build, StackSettings, cd_git_id
+from tomcat_cd.settings import BUILD_ID, VERSION, Build, StackSettings, cd_git_id
 
 ENGINE_FAILED = 1
 
@@ -55,15 +55,25 @@ def _check_domain_version(domain: str, version: str | None) -> None:
     problems = []
     if not conventions.is_valid_domain(domain):
         problems.append(Problem("command line", "DOMAIN", f"must be a domain such as test.gyyx.cn, got {domain!r}"))
-    if version is not None and not VERSION.match(version):
+    if version is not None and not VERSION.fullmatch(version):
         problems.append(Problem("command line", "--version", f"must be a version such as v1.2.0, got {version!r}"))
     raise_if_any(problems)
 
 
+def _build_id(args: argparse.Namespace) -> str:
+    given = args.build_id if args.build_id is not None else os.environ.get("BUILD_NUMBER", "")
+    if not BUILD_ID.fullmatch(given):
+        where = "--build-id" if args.build_id is not None else "BUILD_NUMBER"
+        raise_if_any([Problem("command line", where,
+                              f"must be a build number or id (letters, digits, ._#-; 64 at most), got {given[:80]!r}")])
+    return given
+
+
 def cmd_deploy(args: argparse.Namespace, project_dir: Path) -> int:
     _check_domain_version(args.domain, args.version)
+    build_id = _build_id(args)
     settings = checked_settings(project_dir, args.env, args.domain, args.version)
-    build = Build(args.build_id or os.environ.get("BUILD_NUMBER", ""), cd_git_id(project_dir), who())
+    build = Build(build_id, cd_git_id(project_dir), who())
     message = f"deploy {args.domain} {args.version} build {build.build_id or '-'} git {build.git_id} by {build.by}"
     return _run_change(args, project_dir, settings, args.domain, args.version, build, message)
 
@@ -95,8 +105,8 @@ def cmd_history(args: argparse.Namespace, project_dir: Path) -> int:
     print(f"{'update':>6}  {'time (UTC)':<19}  {'version':<12} {'build':<8} {'git':<8} {'result':<11} by")
     for r in records:
         when = r.time.strftime("%Y-%m-%d %H:%M:%S") if r.time else "-"
-        print(f"{r.update:>6}  {when:<19}  {r.version or '(deleted)':<12} {r.build_id or '-':<8} "
-              f"{r.git_id or '-':<8} {r.result:<11} {r.by}")
+        print(printable(f"{r.update:>6}  {when:<19}  {r.version or '(deleted)':<12} {r.build_id or '-':<8} "
+                        f"{r.git_id or '-':<8} {r.result:<11} {r.by}"))
     return 0
 
 

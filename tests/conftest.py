@@ -46,15 +46,38 @@ class Project:
         return self.write(f"Pulumi.{name}.yaml", text)
 
 
-@pytest.fixture
-def project(tmp_path) -> Project:
-    """A copy of the repository's project files and example domains."""
-    root = tmp_path / "project"
-    root.mkdir()
+SITE_STACKS = ("develop", "master")
+
+
+def copy_project(root: Path, wars: Path) -> Project:
+    """The repository's project files and example domains, its site stacks keeping wars in
+    `wars`: no test reads the host's /data (on a Jenkins host it holds real wars)."""
+    root.mkdir(parents=True)
     for name in ("Pulumi.yaml", "Pulumi.master.yaml", "Pulumi.develop.yaml", "Pulumi.platform.yaml"):
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / "domains", root / "domains")
+    for stack in SITE_STACKS:
+        path = root / f"Pulumi.{stack}.yaml"
+        path.write_text(path.read_text().replace("tomcat-cd:warRoot: /data/jks-cd-config",
+                                                 f"tomcat-cd:warRoot: {wars}"))
+        assert str(wars) in path.read_text(), f"{path.name} no longer sets warRoot"
     return Project(root)
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    """A copy of the repository's project files and example domains (see copy_project)."""
+    return copy_project(tmp_path / "project", tmp_path / "wars")
+
+
+_checkout: Project | None = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hermetic_checkout(tmp_path_factory):
+    """The project `cdctl()` runs in unless a test names another."""
+    global _checkout
+    _checkout = copy_project(tmp_path_factory.mktemp("checkout") / "project", tmp_path_factory.mktemp("wars"))
 
 
 @pytest.fixture
@@ -85,7 +108,11 @@ class Result:
 
 
 def cdctl(*args: str, cwd: Path | None = None) -> Result:
-    """Run cdctl in a subprocess, as a user would."""
+    """Run cdctl in a subprocess, as a user would; in the session's copy of the project
+    unless `--project-dir` or `cwd` names another."""
+    if cwd is None and "--project-dir" not in args:
+        assert _checkout is not None
+        args = ("--project-dir", str(_checkout.root), *args)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.run([sys.executable, "-m", "cdctl", *args], cwd=cwd or REPO, env=env,
                           capture_output=True, text=True, timeout=120)

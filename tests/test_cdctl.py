@@ -26,9 +26,10 @@ def test_check_reports_every_problem_with_exit_2(project):
     ]
 
 
-def test_render_writes_one_object_per_file_and_a_build_context_per_site(tmp_path):
+def test_render_writes_one_object_per_file_and_a_build_context_per_site(project, tmp_path):
     out = tmp_path / "out"
-    result = cdctl("render", "--stack", "develop", "--out", str(out))
+    wars = tmp_path / "wars"
+    result = cdctl("--project-dir", str(project.root), "render", "--stack", "develop", "--out", str(out))
     assert result.code == 0, result.err
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert [f for f in files if f.startswith("k8s/")] == [
@@ -46,14 +47,14 @@ def test_render_writes_one_object_per_file_and_a_build_context_per_site(tmp_path
     build = json.loads((out / "build/test.gyyx.cn/build.json").read_text())
     assert build == {"baseImage": "harbor.gyyx.cn/template/tomcat:9.0-jdk8",
                      "image": f"harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1.2.0-develop-{GIT_ID}",
-                     "war": "/data/jks-cd-config/test.gyyx.cn/v1.2.0/ROOT.war"}
+                     "war": f"{wars}/test.gyyx.cn/v1.2.0/ROOT.war"}
     # The wars are Jenkins' to drop: render warns once per missing war and goes on.
     warnings = [line for line in result.err.splitlines() if line.startswith("warning:")]
     assert warnings == [
         'warning: Pulumi.develop.yaml: tomcat-cd:versions["shop.gyyx.cn"]: war not found: '
-        "/data/jks-cd-config/shop.gyyx.cn/v2.4.1/ROOT.war (render goes on; a deploy refuses it)",
+        f"{wars}/shop.gyyx.cn/v2.4.1/ROOT.war (render goes on; a deploy refuses it)",
         'warning: Pulumi.develop.yaml: tomcat-cd:versions["test.gyyx.cn"]: war not found: '
-        "/data/jks-cd-config/test.gyyx.cn/v1.2.0/ROOT.war (render goes on; a deploy refuses it)",
+        f"{wars}/test.gyyx.cn/v1.2.0/ROOT.war (render goes on; a deploy refuses it)",
     ]
 
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdctl.cli import main
-from conftest import REPO
+from conftest import copy_project
 
 DOMAIN_KEYS = ["nodePort", "replicas", "hosts", "resources", "javaOpts", "jvmFlags", "env", "probe",
                "baseImage", "master", "develop", "cpu", "memory", "path", "bogus"]
@@ -71,11 +71,8 @@ def run_cdctl(*argv: str) -> int:
 
 
 def scratch_project() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="fuzz-"))
-    for name in ("Pulumi.yaml", "Pulumi.develop.yaml", "Pulumi.platform.yaml"):
-        shutil.copy(REPO / name, root)
-    shutil.copytree(REPO / "domains", root / "domains")
-    return root
+    scratch = Path(tempfile.mkdtemp(prefix="fuzz-"))
+    return copy_project(scratch / "project", scratch / "wars").root
 
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -93,7 +90,7 @@ def test_random_domain_files_exit_0_or_2(doc, data):
         for argv in (["check"], ["render", "--stack", "develop", "--out", str(root / "out")]):
             assert run_cdctl("--project-dir", str(root), *argv) in (0, 2)
     finally:
-        shutil.rmtree(root)
+        shutil.rmtree(root.parent)
 
 
 def check_stack_file(stack: str, doc: dict, data) -> None:
@@ -108,7 +105,7 @@ def check_stack_file(stack: str, doc: dict, data) -> None:
         assert code in (0, 2)
         assert run_cdctl("--project-dir", str(root), "check", "--stack", stack) in (0, 2)
     finally:
-        shutil.rmtree(root)
+        shutil.rmtree(root.parent)
 
 
 @FUZZ
@@ -126,7 +123,7 @@ def test_random_version_arguments_exit_0_or_2(args):
         assert run_cdctl("--project-dir", str(root), "render", "--stack", "develop",
                          "--out", str(root / "out"), *argv) in (0, 2)
     finally:
-        shutil.rmtree(root)
+        shutil.rmtree(root.parent)
 
 
 platform_docs = st.dictionaries(st.sampled_from(PLATFORM_KEYS).map(lambda k: f"tomcat-cd:{k}"),

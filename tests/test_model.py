@@ -78,6 +78,32 @@ BAD_FILES = [
     ("not a mapping", "- 1\n- 2\n", "domains/a.example.com.yaml: must be a mapping of fields (nodePort, replicas, ...)"),
     ("escape out of unicode", 'nodePort: 32100\njavaOpts: "\\UFFFFFFFF"\n',
      "domains/a.example.com.yaml: not valid YAML: line 2, column 14: found invalid Unicode character escape code"),
+    ("duplicate key", "nodePort: 32100\nreplicas: {master: 1}\nnodePort: 32101\n",
+     "domains/a.example.com.yaml: not valid YAML: line 3, column 1: duplicate key 'nodePort' (first on line 1)"),
+    ("deep nesting", "nodePort: 32100\nenv: " + "[" * 40 + "]" * 40 + "\n",
+     "domains/a.example.com.yaml: not valid YAML: nested deeper than 32 levels (line 2)"),
+    ("reserved env POD_NAME", "nodePort: 32100\nenv: {POD_NAME: x}\n",
+     "domains/a.example.com.yaml: env.POD_NAME: is set by tomcat-cd itself (reserved: CATALINA_BASE, "
+     "CATALINA_HOME, CATALINA_OPTS, JAVA_OPTS, POD_NAME); use javaOpts for JVM options"),
+    ("reserved env JAVA_OPTS", "nodePort: 32100\nenv: {JAVA_OPTS: -Xmx1g}\n",
+     "domains/a.example.com.yaml: env.JAVA_OPTS: is set by tomcat-cd itself (reserved: CATALINA_BASE, "
+     "CATALINA_HOME, CATALINA_OPTS, JAVA_OPTS, POD_NAME); use javaOpts for JVM options"),
+    ("javaOpts with a quote", "nodePort: 32100\njavaOpts: \"-Dname='x\"\n",
+     "domains/a.example.com.yaml: javaOpts: must be JVM options separated by spaces, of letters, digits and "
+     "_=:.,/+%@- only (catalina.sh runs JVM options through the shell's eval: quotes, $ and backquotes would "
+     "be read as shell), got \"-Dname='x\""),
+    ("javaOpts running a command", "nodePort: 32100\njavaOpts: '-Dx=$(id)'\n",
+     "domains/a.example.com.yaml: javaOpts: must be JVM options separated by spaces, of letters, digits and "
+     "_=:.,/+%@- only (catalina.sh runs JVM options through the shell's eval: quotes, $ and backquotes would "
+     "be read as shell), got '-Dx=$(id)'"),
+    ("jvm flag with a backquote", "nodePort: 32100\njvmFlags: ['-Dx=`id`']\n",
+     "domains/a.example.com.yaml: jvmFlags[0]: must be one JVM flag of letters, digits and _=:.,/+%@- only "
+     "(catalina.sh runs JVM options through the shell's eval: quotes, $ and backquotes would be read as "
+     "shell), got '-Dx=`id`'"),
+    ("scoped IPv6 host", "nodePort: 32100\nhosts: ['fe80::1%eth0 db']\n",
+     "domains/a.example.com.yaml: hosts[0]: 'fe80::1%eth0' has a zone (%...), which /etc/hosts in a pod cannot use"),
+    ("probe path with a newline", "nodePort: 32100\nprobe: {path: \"/health\\n\"}\n",
+     "domains/a.example.com.yaml: probe.path: must be an absolute URL path such as /health, got '/health\\n'"),
     ("broken yaml", "nodePort: [\n",
      "domains/a.example.com.yaml: not valid YAML: line 2, column 1: expected the node content, but found '<stream end>'"),
 ]
@@ -106,6 +132,43 @@ def test_two_sites_on_one_port_name_both_files(empty_project):
     empty_project.domain("b.example.com", "nodePort: 32100\n")
     assert problems_of(empty_project) == [
         "domains/b.example.com.yaml: nodePort: 32100 is already used by domains/a.example.com.yaml"
+    ]
+
+
+def test_two_domains_with_one_kubernetes_name_name_both_files(empty_project):
+    empty_project.domain("m.shop.gyyx.cn", "nodePort: 32100\n")
+    empty_project.domain("m-shop.gyyx.cn", "nodePort: 32101\n")
+    assert problems_of(empty_project) == [
+        "domains/m.shop.gyyx.cn.yaml: its Kubernetes name m-shop-gyyx-cn is also the one of "
+        "domains/m-shop.gyyx.cn.yaml; rename one of the two domains' files"
+    ]
+
+
+def test_kubernetes_names_over_63_characters_or_not_starting_with_a_letter(empty_project):
+    long_domain = "a" * 60 + ".example.com"
+    empty_project.domain(long_domain, "nodePort: 32100\n")
+    empty_project.domain("1st.example.com", "nodePort: 32101\n")
+    assert problems_of(empty_project) == [
+        "domains/1st.example.com.yaml: its Kubernetes name 1st-example-com must start with a letter "
+        "(a Service name is an RFC 1035 label)",
+        f"domains/{long_domain}.yaml: its Kubernetes name {long_domain.replace('.', '-')} has 72 characters; "
+        "Kubernetes allows 63",
+    ]
+
+
+def test_only_regular_files_of_bounded_size_are_read(empty_project):
+    import os
+
+    os.mkfifo(empty_project.domains / "fifo.example.com.yaml")  # read() would block for ever
+    (empty_project.domains / "dir.example.com.yaml").mkdir()
+    empty_project.domain("big.example.com", "nodePort: 32100\n" + "#" * 70_000 + "\n")
+    empty_project.domain("nl.example.com\n", "nodePort: 32101\n")
+    assert problems_of(empty_project) == [
+        "domains/big.example.com.yaml: is 70017 bytes; a domain file may have at most 65536",
+        "domains/dir.example.com.yaml: is a folder; a domain file is a regular file",
+        "domains/fifo.example.com.yaml: is not a regular file",
+        "domains/nl.example.com\\n.yaml: file name must be <domain>.yaml with a lower-case domain such as "
+        "test.gyyx.cn, got 'nl.example.com\\n'",
     ]
 
 

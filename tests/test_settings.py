@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import REPO
 from tomcat_cd.errors import ConfigError
 from tomcat_cd.settings import cd_git_id, load_stack_file, parse_settings
 
@@ -14,9 +15,10 @@ def problems(stack: str, values: dict) -> list[str]:
     return [str(p) for p in caught.value.problems]
 
 
-def test_repository_stacks_read_with_their_environment_and_defaults(project):
-    develop = load_stack_file(project.root, "develop")
-    master = load_stack_file(project.root, "master")
+def test_repository_stacks_read_with_their_environment_and_defaults():
+    # Settings only: nothing here looks at the warRoot folder itself.
+    develop = load_stack_file(REPO, "develop")
+    master = load_stack_file(REPO, "master")
     assert (develop.environment, develop.namespace, develop.protect_namespace) == ("develop", "develop", False)
     assert (master.environment, master.namespace, master.protect_namespace) == ("master", "master", True)
     assert develop.versions == {"shop.gyyx.cn": "v2.4.1", "test.gyyx.cn": "v1.2.0"}
@@ -143,7 +145,7 @@ def test_bad_build_records():
 
 def test_tool_pins_agree_with_the_python_sdks():
     """The engine's plugins must be the versions the Python SDKs ask for."""
-    from conftest import REPO
+    from conftest import REPO, REPO
     pins = dict(line.split("==") for line in (REPO / "requirements.txt").read_text().split() if "==" in line)
     env = dict(line.split("=", 1) for line in (REPO / "scripts/versions.env").read_text().splitlines()
                if "=" in line and not line.startswith("#"))

@@ -42,6 +42,11 @@ LOG_KINDS: Final = {
     "accesslogs": f"{CATALINA_HOME}/accesslogs",
     "devlogs": "/data/logs",
 }
+# Environment variables the Deployment sets itself: the log folders follow POD_NAME, and
+# Tomcat's start script reads JAVA_OPTS/CATALINA_OPTS (built from javaOpts) and its homes.
+POD_NAME_ENV: Final = "POD_NAME"
+JAVA_OPTS_ENV: Final = "JAVA_OPTS"
+RESERVED_ENV: Final = frozenset({POD_NAME_ENV, JAVA_OPTS_ENV, "CATALINA_OPTS", "CATALINA_HOME", "CATALINA_BASE"})
 ACCESS_LOG_PREFIX: Final = "localhost_access_log"
 ACCESS_LOG_SUFFIX: Final = ".txt"
 
@@ -56,12 +61,26 @@ DOMAIN_PATTERN: Final = re.compile(
 
 def is_valid_domain(domain: str) -> bool:
     """A lower-case DNS name with at least two labels, e.g. ``test.gyyx.cn``."""
-    return bool(DOMAIN_PATTERN.match(domain))
+    return bool(DOMAIN_PATTERN.fullmatch(domain))
 
 
 def k8s_name(domain: str) -> str:
     """Kubernetes object name of a site: the domain with dots as dashes."""
     return domain.replace(".", "-")
+
+
+# A Service name is an RFC 1035 label: 63 characters at most, starting with a letter.
+K8S_SERVICE_NAME: Final = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def k8s_name_problem(domain: str) -> str | None:
+    """Why the domain's Kubernetes name cannot be a Service name, or None."""
+    name = k8s_name(domain)
+    if len(name) > 63:
+        return f"its Kubernetes name {name} has {len(name)} characters; Kubernetes allows 63"
+    if not K8S_SERVICE_NAME.fullmatch(name):
+        return f"its Kubernetes name {name} must start with a letter (a Service name is an RFC 1035 label)"
+    return None
 
 
 def namespace(environment: str) -> str:

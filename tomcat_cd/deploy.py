@@ -30,7 +30,7 @@ from tomcat_cd.engine import TARGETED_SITE_ENV, engine_env, engine_paths, pulumi
 from tomcat_cd.errors import Problem, raise_if_any
 from tomcat_cd.history import chronological
 from tomcat_cd.plan import build_plan
-from tomcat_cd.settings import Build, StackSettings, cd_git_id, load_stack_file
+from tomcat_cd.settings import Build, StackSettings, cd_git_id, load_stack_file, user_id
 
 LOCK_RETRIES = 30
 
@@ -292,4 +292,5 @@ def checked_settings(project_dir: Path, stack: str, domain: str, version: str | 
 
 
 def who() -> str:
-    return os.environ.get("BUILD_USER_ID") or os.environ.get("USER") or getpass.getuser()
+    """Who deploys: Jenkins' BUILD_USER_ID, else the login; cleaned to a plain id."""
+    return user_id(os.environ.get("BUILD_USER_ID") or os.environ.get("USER") or getpass.getuser())

@@ -9,6 +9,13 @@ from dataclasses import dataclass
 EXIT_BAD_INPUT = 2
 
 
+def printable(text: str) -> str:
+    """One line as a terminal shows it: control characters (a newline, an ANSI escape) are
+    written as escapes, so a file name or a value in a stack's history cannot forge or
+    colour a line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     """One thing wrong with one field of one file."""
@@ -19,7 +26,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.source}: {self.field}" if self.field else self.source
-        return f"{where}: {self.message}"
+        return printable(f"{where}: {self.message}")
 
 
 class ConfigError(Exception):

@@ -105,7 +105,7 @@ class Reader:
         if not isinstance(value, str):
             self._wrong(key, "a string", value)
             return None if default is _MISSING else default
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             self.problems.add(self.path(key), f"must be {what}, got {value!r}")
         return value
 
@@ -151,7 +151,7 @@ class Reader:
         result: dict[str, str] = {}
         for name, value in (self.mapping(key) or {}).items():
             field = f"{self.path(key)}.{name}"
-            if not isinstance(name, str) or not key_pattern.match(name):
+            if not isinstance(name, str) or not key_pattern.fullmatch(name):
                 self.problems.add(field, f"name must be {key_what}")
             elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 self.problems.add(field, f"must be a string, got {type_name(value)}")

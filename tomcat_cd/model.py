@@ -27,6 +27,13 @@ TOMCAT_CONF_FILES = frozenset({
     "logging.properties", "server.xml", "tomcat-users.xml", "web.xml",
 })
 
+# A domain file is a few lines; anything this large is a mistake (it would land in the state).
+MAX_DOMAIN_FILE_BYTES = 64 * 1024
+# catalina.sh passes JAVA_OPTS through `eval`: a quote crash-loops the pod and `$(...)` runs
+# at start. Options are words of these characters, separated by spaces.
+SHELL_SAFE_OPTIONS = re.compile(r"[A-Za-z0-9_=:.,/+%@ -]{0,4096}")
+MAX_ENV_VALUE = 4096
+
 KNOWN_KEYS = {"nodePort", "replicas", "hosts", "resources", "javaOpts", "jvmFlags", "env",
               "probe", "baseImage", "appLogMultiline"}
 
@@ -127,6 +134,7 @@ def load_sites(domains_dir: str | Path, relative_to: Path | None = None) -> list
             sites.append(site)
     _check_orphan_folders(folder, problems, shown)
     _check_port_clashes(sites, problems)
+    _check_name_clashes(sites, problems)
     raise_if_any(problems)
     return sorted(sites, key=lambda s: s.domain)
 
@@ -138,6 +146,18 @@ def load_site(path: Path, problems: Problems) -> Site | None:
         problems.add("", "domain files end in .yaml")
     if not conventions.is_valid_domain(domain):
         problems.add("", f"file name must be <domain>.yaml with a lower-case domain such as test.gyyx.cn, got {domain!r}")
+    elif (name_problem := conventions.k8s_name_problem(domain)) is not None:
+        problems.add("", name_problem)
+    # A FIFO would block the read and a folder has no text: only regular files are read.
+    if path.is_dir():
+        problems.add("", "is a folder; a domain file is a regular file")
+        return None
+    if not path.is_file():
+        problems.add("", "is not a regular file")
+        return None
+    if path.stat().st_size > MAX_DOMAIN_FILE_BYTES:
+        problems.add("", f"is {path.stat().st_size} bytes; a domain file may have at most {MAX_DOMAIN_FILE_BYTES}")
+        return None
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
@@ -165,15 +185,41 @@ def parse_site(domain: str, path: Path, data: dict, problems: Problems) -> Site:
         replicas=_replicas(reader.nested("replicas")),
         hosts=_hosts(reader),
         resources=_resources(reader.nested("resources")),
-        java_opts=reader.string("javaOpts", Site.java_opts),
-        jvm_flags=reader.string_list("jvmFlags"),
-        env=reader.string_map("env", ENV_NAME, "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)"),
+        java_opts=reader.string("javaOpts", Site.java_opts, SHELL_SAFE_OPTIONS, JAVA_OPTIONS_WHAT),
+        jvm_flags=_jvm_flags(reader),
+        env=_env(reader),
         probe=_probe(reader.nested("probe")),
         base_image=reader.string("baseImage", None),
         app_log_multiline=_regex(reader, "appLogMultiline"),
         config_dir=str(config_dir) if config_dir.is_dir() else None,
         tomcat_dir=str(tomcat_dir) if tomcat_dir.is_dir() else None,
     )
+
+
+SHELL_SAFE_WHAT = ("letters, digits and _=:.,/+%@- only (catalina.sh runs JVM options through the "
+                   "shell's eval: quotes, $ and backquotes would be read as shell)")
+JAVA_OPTIONS_WHAT = f"JVM options separated by spaces, of {SHELL_SAFE_WHAT}"
+
+
+def _jvm_flags(reader: Reader) -> tuple[str, ...]:
+    flags = reader.string_list("jvmFlags")
+    for index, flag in enumerate(flags):
+        if not SHELL_SAFE_OPTIONS.fullmatch(flag) or " " in flag:
+            reader.problems.add(f"jvmFlags[{index}]", f"must be one JVM flag of {SHELL_SAFE_WHAT}, got {flag!r}")
+    return flags
+
+
+def _env(reader: Reader) -> dict[str, str]:
+    env = reader.string_map("env", ENV_NAME, "an environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+    for name in sorted(env):
+        if name in conventions.RESERVED_ENV:
+            reader.problems.add(f"env.{name}", f"is set by tomcat-cd itself "
+                                f"(reserved: {', '.join(sorted(conventions.RESERVED_ENV))}); use javaOpts for JVM options")
+            del env[name]
+        elif len(env[name]) > MAX_ENV_VALUE or "\0" in env[name]:
+            reader.problems.add(f"env.{name}", f"must be at most {MAX_ENV_VALUE} characters, without NUL")
+            del env[name]
+    return env
 
 
 def _replicas(reader: Reader) -> dict[str, int]:
@@ -233,11 +279,14 @@ def _hosts(reader: Reader) -> tuple[HostAlias, ...]:
             continue
         ip, names = parts[0], parts[1:]
         try:
-            ipaddress.ip_address(ip)
+            address = ipaddress.ip_address(ip)
         except ValueError:
             reader.problems.add(field_name, f"{ip!r} is not an IP address (expected 'IP name [name...]')")
             continue
-        bad = [n for n in names if not HOSTNAME.match(n)]
+        if getattr(address, "scope_id", None):
+            reader.problems.add(field_name, f"{ip!r} has a zone (%...), which /etc/hosts in a pod cannot use")
+            continue
+        bad = [n for n in names if not HOSTNAME.fullmatch(n)]
         if bad:
             reader.problems.add(field_name, f"{bad[0]!r} is not a host name")
             continue
@@ -263,9 +312,19 @@ def _check_tomcat_overrides(tomcat_dir: Path, problems: Problems) -> None:
 
 
 def _check_orphan_folders(folder: Path, problems: list[Problem], shown) -> None:
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.suffix not in (".yaml", ".yml")):
         if not (folder / f"{sub.name}.yaml").exists():
             problems.append(Problem(shown(sub), "", f"folder has no domain file {sub.name}.yaml beside it"))
+
+
+def _check_name_clashes(sites: list[Site], problems: list[Problem]) -> None:
+    """Two domains such as m.shop.gyyx.cn and m-shop.gyyx.cn name one Deployment and Service."""
+    by_name: dict[str, Site] = {}
+    for site in sorted(sites, key=lambda s: s.source):
+        other = by_name.setdefault(site.name, site)
+        if other is not site:
+            problems.append(Problem(site.source, "", f"its Kubernetes name {site.name} is also the one of "
+                                    f"{other.source}; rename one of the two domains' files"))
 
 
 def _check_port_clashes(sites: list[Site], problems: list[Problem]) -> None:

@@ -25,6 +25,9 @@ from tomcat_cd.yamltext import load_yaml
 # Docker tag characters; the whole tag must stay under 128 characters.
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 GIT_ID = re.compile(r"^[0-9a-f]{7,40}$")
+# A Jenkins build number or tag, and who deployed: both go into update messages and history.
+BUILD_ID = re.compile(r"[A-Za-z0-9._#-]{0,64}")
+BY = re.compile(r"[A-Za-z0-9._@+-]{0,64}")
 HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 # `pulumi config set --path` stores 1.10 as a number unless told otherwise.
@@ -164,7 +167,7 @@ def _versions(reader: Reader) -> dict[str, str]:
         field_name = f'tomcat-cd:versions["{domain}"]'
         if not isinstance(domain, str) or not conventions.is_valid_domain(domain):
             reader.problems.add(field_name, "is not a domain such as test.gyyx.cn")
-        elif not isinstance(version, str) or not VERSION.match(version):
+        elif not isinstance(version, str) or not VERSION.fullmatch(version):
             shown = repr(version) if isinstance(version, str) else type_name(version) + STRING_HINT
             reader.problems.add(field_name, f"must be a version such as v1.2.0 (letters, digits, . _ -), got {shown}")
         else:
@@ -184,11 +187,18 @@ def _builds(reader: Reader) -> dict[str, Build]:
         if isinstance(record.get("buildId"), int) and not isinstance(record.get("buildId"), bool):
             record = {**record, "buildId": str(record["buildId"])}  # a Jenkins build number
             entry = Reader(record, reader.problems, entry.prefix)
-        build = Build(entry.string("buildId", ""), entry.string("gitId", pattern=GIT_ID, what="a hex git id"),
-                      entry.string("by", ""))
-        if isinstance(domain, str) and build.git_id and GIT_ID.match(build.git_id):
+        build = Build(entry.string("buildId", "", BUILD_ID, "a build number or id (letters, digits, ._#-; 64 at most)"),
+                      entry.string("gitId", pattern=GIT_ID, what="a hex git id"),
+                      entry.string("by", "", BY, "a user id (letters, digits, ._@+-; 64 at most)"))
+        if isinstance(domain, str) and build.git_id and GIT_ID.fullmatch(build.git_id):
             result[domain] = build
     return dict(sorted(result.items()))
+
+
+def user_id(raw: str) -> str:
+    """A user name as it may enter an update message: disallowed characters become `_`."""
+    cleaned = re.sub(r"[^A-Za-z0-9._@+-]", "_", raw)[:64]
+    return cleaned or "unknown"
 
 
 def stack_file(project_dir: Path, stack: str) -> Path:
@@ -238,7 +248,7 @@ def cd_git_id(project_dir: Path) -> str:
     """The short git id of the CD configuration; `CD_GIT_ID` overrides it."""
     given = os.environ.get("CD_GIT_ID")
     if given is not None:
-        if not GIT_ID.match(given):
+        if not GIT_ID.fullmatch(given):
             raise_if_any([Problem("environment", "CD_GIT_ID", f"must be a hex git id of 7-40 digits, got {given!r}")])
         return given[:7]
     try:

@@ -1,4 +1,6 @@
-"""Tool versions pinned in scripts/versions.env, the one file every script sources."""
+"""Tool versions pinned in scripts/versions.env, the one file every script sources.
+
+`tomcat_cd/versions.env` links to it, so an installed wheel carries the same file."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import functools
 import re
 from pathlib import Path
 
-VERSIONS_FILE = Path(__file__).resolve().parent.parent / "scripts" / "versions.env"
+VERSIONS_FILE = Path(__file__).parent / "versions.env"
 
 
 @functools.cache

@@ -106,8 +106,8 @@ def _container(site: Site, image: str) -> dict[str, Any]:
     resources = site.resources
     env = [
         # Each pod writes its logs into a folder named after itself (subPathExpr below).
-        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": "JAVA_OPTS", "value": " ".join([site.java_opts, *site.jvm_flags]).strip()},
+        {"name": conventions.POD_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": conventions.JAVA_OPTS_ENV, "value": " ".join([site.java_opts, *site.jvm_flags]).strip()},
     ] + [{"name": k, "value": v} for k, v in site.env.items()]
     return {
         "name": CONTAINER,
@@ -141,7 +141,7 @@ def _container(site: Site, image: str) -> dict[str, Any]:
         # Give Service endpoints and the Nginx in front time to stop sending traffic.
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", "10"]}}},
         "volumeMounts": [
-            {"name": conventions.log_volume_name(kind), "mountPath": path, "subPathExpr": "$(POD_NAME)"}
+            {"name": conventions.log_volume_name(kind), "mountPath": path, "subPathExpr": f"$({conventions.POD_NAME_ENV})"}
             for kind, path in conventions.LOG_KINDS.items()
         ],
     }

@@ -191,7 +191,7 @@ def parse_cluster(reader: Reader, kubernetes_version: str) -> Cluster:
     reader.reject_unknown({"kubernetesVersion", "cniManifest", "podSubnet", "serviceSubnet", "dashboardImages"})
     images = reader.string_list("dashboardImages") or DASHBOARD_IMAGES
     for index, image in enumerate(images):
-        if not IMAGE.match(image):
+        if not IMAGE.fullmatch(image):
             reader.problems.add(reader.path(f"dashboardImages[{index}]"),
                                 f"must be a full image reference such as {DASHBOARD_IMAGES[0]}, got {image!r}")
     return Cluster(
