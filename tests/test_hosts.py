@@ -16,6 +16,7 @@ from conftest import REPO, cdctl, require_installed
 from pulumi_harness import is_secret, run_program, unwrap_secrets
 from tomcat_cd.errors import ConfigError
 from tomcat_cd.hosts import cluster, plan, services
+from tomcat_cd.hosts.inventory import Harbor, Host
 from tomcat_cd.platform_plan import build_platform_plan
 from tomcat_cd.platform_settings import parse_platform_settings
 
@@ -295,3 +296,15 @@ def test_steps_that_hand_on_secrets_keep_their_output_secret_and_out_of_the_log(
 def test_without_bootstrap_nothing_runs_on_the_machines(project):
     recorder = run_bootstrap(project, {"bootstrap": False})
     assert recorder.of_type("command:remote:Command") == []
+
+
+@pytest.mark.parametrize("password", ['quote"d', "back\\slash", "new\nline"])
+def test_harbor_install_refuses_passwords_harbor_yml_cannot_quote_before_doing_anything(password):
+    script = services.install_harbor(Host("harbor", "127.0.0.1"), Harbor(hostname="harbor.example.com"))
+    # PATH holds nothing: were the check to pass, the next step would fail differently.
+    done = subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/nonexistent", "HARBOR_ADMIN_PASSWORD": password,
+                               "HARBOR_DATABASE_PASSWORD": "db-pw"})
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "Harbor passwords may not hold a double quote, a backslash or a control character (harbor.yml quotes them)"]

@@ -214,9 +214,18 @@ def harbor(tmp_path):
     host.stop()
 
 
-def test_harbor_projects_and_robot_through_the_api_once(harbor):
+# Every printable ASCII character, command substitutions, a newline, a tab, a non-ASCII letter.
+HOSTILE = "".join(chr(c) for c in range(32, 127)) + "$(touch MARKER)`touch MARKER`\n\tend\u00e9"
+
+
+@pytest.mark.parametrize("hostile", [False, True], ids=["plain secrets", "hostile secrets"])
+def test_harbor_projects_and_robot_through_the_api_once(harbor, tmp_path, hostile):
     remote, settings = harbor
-    secrets = {"HARBOR_ADMIN_PASSWORD": HarborStandIn.admin[1], "HARBOR_ROBOT_SECRET": "Robot-secret-pw-1"}
+    marker = tmp_path / "ran"
+    admin_pw, robot_secret = ("Harbor-admin-pw-1", "Robot-secret-pw-1") if not hostile else (
+        "A" + HOSTILE.replace("MARKER", str(marker)), "R" + HOSTILE.replace("MARKER", str(marker)))
+    HarborStandIn.admin = ("admin", admin_pw)
+    secrets = {"HARBOR_ADMIN_PASSWORD": admin_pw, "HARBOR_ROBOT_SECRET": robot_secret}
     machine = Host("harbor", "127.0.0.1")
     project = services.harbor_project(machine, settings, "test.gyyx.cn")
     robot = services.harbor_robot(machine, settings)
@@ -225,7 +234,8 @@ def test_harbor_projects_and_robot_through_the_api_once(harbor):
         first = remote.run(script, secrets)
         assert first.returncode == 0, first.stderr
     assert HarborStandIn.projects == {"test.gyyx.cn"}
-    assert HarborStandIn.robots == {1: {"name": "robot$tomcat-cd", "secret": "Robot-secret-pw-1"}}
+    assert HarborStandIn.robots == {1: {"name": "robot$tomcat-cd", "secret": robot_secret}}
+    assert not marker.exists(), "a secret's $(...) or backquotes ran"
     # Harbor's own name reached on this host: what its certificate would be for.
     assert {host_header for *_, host_header in HarborStandIn.requests} == {settings.registry}
     calls = [(method, path) for method, path, _ in HarborStandIn.requests]

@@ -5,9 +5,11 @@ and Kibana on loopback."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
+import socket
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -296,13 +298,22 @@ class StandIn(BaseHTTPRequestHandler):
         pass
 
 
-def test_setup_script_installs_everything_and_removes_stale_data_views(platform_render):
+# Every printable ASCII character, command substitutions, a newline, a tab, a non-ASCII letter.
+HOSTILE = "".join(chr(c) for c in range(32, 127)) + "$(touch MARKER)`touch MARKER`\n\tend\u00e9"
+
+
+@pytest.mark.parametrize("hostile", [False, True], ids=["plain secrets", "hostile secrets"])
+def test_setup_script_installs_everything_and_removes_stale_data_views(platform_render, tmp_path, hostile):
+    StandIn.requests = []
     server = HTTPServer(("127.0.0.1", 0), StandIn)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}"
     setup = platform_render / "config/logging-setup"
-    env = dict(os.environ, ELASTIC_URL=url, KIBANA_URL=url, ELASTIC_PASSWORD="es-pw-for-test",
-               KIBANA_PASSWORD="kb-pw-for-test", SETUP_DIR=str(setup))
+    marker = tmp_path / "ran"
+    elastic_pw, kibana_pw = ("es-pw-for-test", "kb-pw-for-test") if not hostile else (
+        "e" + HOSTILE.replace("MARKER", str(marker)), "k" + HOSTILE.replace("MARKER", str(marker)))
+    env = dict(os.environ, ELASTIC_URL=url, KIBANA_URL=url, ELASTIC_PASSWORD=elastic_pw,
+               KIBANA_PASSWORD=kibana_pw, SETUP_DIR=str(setup))
     try:
         proc = subprocess.run(["bash", str(setup / "setup.sh")], env=env, capture_output=True, text=True, timeout=60)
     finally:
@@ -322,11 +333,26 @@ def test_setup_script_installs_everything_and_removes_stale_data_views(platform_
     ]
     bodies = {(m, p.split("?")[0]): b for m, p, _, _, b in StandIn.requests}
     assert json.loads(bodies[("PUT", "/_ilm/policy/tomcat-cd-logs")]) == json.loads((setup / "ilm-policy.json").read_text())
-    assert json.loads(bodies[("POST", "/_security/user/kibana_system/_password")]) == {"password": "kb-pw-for-test"}
+    assert json.loads(bodies[("POST", "/_security/user/kibana_system/_password")]) == {"password": kibana_pw}
     posted = [json.loads(b)["data_view"]["title"] for m, p, _, _, b in StandIn.requests
               if (m, p) == ("POST", "/api/data_views/data_view")]
     assert posted == ["api.gyyx.cn-*", "shop.gyyx.cn-*", "test.gyyx.cn-*"]
     kibana_calls = [r for r in StandIn.requests if r[1].startswith("/api/data_views")]
     assert all(r[3] == "tomcat-cd" for r in kibana_calls), "Kibana's API wants kbn-xsrf"
-    assert all(r[2] == "Basic ZWxhc3RpYzplcy1wdy1mb3ItdGVzdA==" for r in StandIn.requests)
+    expected_auth = "Basic " + base64.b64encode(f"elastic:{elastic_pw}".encode()).decode()
+    assert all(r[2] == expected_auth for r in StandIn.requests)
+    assert not marker.exists(), "a secret's $(...) or backquotes ran"
     assert "data view of removed domain old.gyyx.cn deleted" in proc.stdout
+
+
+def test_setup_script_gives_up_after_its_deadline(platform_render):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    setup = platform_render / "config/logging-setup"
+    env = dict(os.environ, ELASTIC_URL=f"http://127.0.0.1:{port}", KIBANA_URL="http://127.0.0.1:1",
+               ELASTIC_PASSWORD="x", KIBANA_PASSWORD="y", SETUP_DIR=str(setup), WAIT_SECONDS="2", WAIT_INTERVAL="1")
+    proc = subprocess.run(["bash", str(setup / "setup.sh")], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == (f"gave up: Elasticsearch at http://127.0.0.1:{port}/_cluster/health"
+                                            "?wait_for_status=yellow&timeout=10s did not answer in 2 s")

@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 from tomcat_cd import conventions
-from tomcat_cd.builders import filebeat
+from tomcat_cd.builders import filebeat, shell
 from tomcat_cd.platform_settings import PlatformSettings
 
 NAMESPACE = "logging"
+SETUP_DEADLINE_SECONDS = 3600
 CREDENTIALS = "elastic-credentials"
 ELASTIC_DATA_DIR = "/data/elasticsearch"
 ELASTIC_NODE_LABEL = "tomcat-cd/elasticsearch"
@@ -205,6 +206,8 @@ def setup_job(files: dict[str, str], settings: PlatformSettings) -> list[dict[st
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(name, "logging-setup"), "data": files},
         {"apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(name, "logging-setup"),
          "spec": {"backoffLimit": 20, "ttlSecondsAfterFinished": 86400,
+                  # A cluster whose Elasticsearch never comes up must not retry for ever.
+                  "activeDeadlineSeconds": SETUP_DEADLINE_SECONDS,
                   "template": {"metadata": {"labels": {"app.kubernetes.io/name": "logging-setup"}},
                                "spec": {"restartPolicy": "OnFailure", "containers": [container],
                                         "volumes": [{"name": "setup", "configMap": {"name": name}}]}}}},
@@ -220,29 +223,37 @@ def setup_script() -> str:
 set -euo pipefail
 setup=${{SETUP_DIR:-/setup}}
 
-# Credentials reach curl through a pipe, never on its command line; standard input
-# stays free for request bodies.
+{_request_helpers()}
+# Credentials reach curl as a header through a pipe, never on its command line; standard
+# input stays free for request bodies. Every wait has a deadline, and so has the Job.
 es() {{
-  curl --fail --silent --show-error --config <(printf 'user = "elastic:%s"\\n' "$ELASTIC_PASSWORD") \\
+  curl --fail --silent --show-error --max-time 30 -H @<(basic_auth elastic "$ELASTIC_PASSWORD") \\
     -H 'Content-Type: application/json' "$@"
 }}
 kb() {{
   es -H 'kbn-xsrf: {conventions.PROJECT}' "$@"
 }}
+# wait_for WHAT URL CLIENT: until CLIENT (es or kb) gets an answer from URL, for at most
+# WAIT_SECONDS (default 600).
+wait_for() {{
+  local deadline=$((SECONDS + ${{WAIT_SECONDS:-600}}))
+  until "${{@:3}}" "$2" >/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "gave up: $1 at $2 did not answer in ${{WAIT_SECONDS:-600}} s" >&2
+      exit 1
+    fi
+    echo "waiting for $1 at $2"
+    sleep "${{WAIT_INTERVAL:-5}}"
+  done
+}}
 
-until es "$ELASTIC_URL/_cluster/health?wait_for_status=yellow&timeout=10s" >/dev/null; do
-  echo "waiting for Elasticsearch at $ELASTIC_URL"
-  sleep 5
-done
+wait_for Elasticsearch "$ELASTIC_URL/_cluster/health?wait_for_status=yellow&timeout=10s" es
 es -X PUT "$ELASTIC_URL/_ilm/policy/{filebeat.ILM_POLICY}" --data-binary "@$setup/ilm-policy.json"
 es -X PUT "$ELASTIC_URL/_index_template/{filebeat.INDEX_TEMPLATE}" --data-binary "@$setup/index-template.json"
-printf '{{"password": "%s"}}' "$KIBANA_PASSWORD" |
+printf '{{"password": %s}}' "$(json_string "$KIBANA_PASSWORD")" |
   es -X POST "$ELASTIC_URL/_security/user/kibana_system/_password" --data-binary @-
 
-until kb "$KIBANA_URL/api/status" >/dev/null; do
-  echo "waiting for Kibana at $KIBANA_URL"
-  sleep 5
-done
+wait_for Kibana "$KIBANA_URL/api/status" kb
 while read -r domain; do
   kb -X POST "$KIBANA_URL/api/data_views/data_view" --data-binary "@$setup/data-view-$domain.json" >/dev/null
   echo "data view $domain-* ready"
@@ -254,6 +265,11 @@ for id in $(kb "$KIBANA_URL/api/data_views" | grep -o '"id": *"{prefix}[^"]*"' |
   fi
 done
 """
+
+
+def _request_helpers() -> str:
+    # Inserted as a value, so the shell functions' braces need no doubling in the f-string.
+    return shell.REQUEST_HELPERS.rstrip("\n")
 
 
 def _json(document: Any) -> str:

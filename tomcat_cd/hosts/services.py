@@ -7,7 +7,7 @@ import json
 import yaml
 
 from tomcat_cd import conventions
-from tomcat_cd.builders import nginx
+from tomcat_cd.builders import nginx, shell
 from tomcat_cd.hosts.inventory import Harbor, Host
 from tomcat_cd.hosts.script import heredoc, q, script
 
@@ -61,6 +61,9 @@ def install_harbor(host: Host, harbor: Harbor) -> str:
     installer = f"harbor-offline-installer-{harbor.version}.tgz"
     url = f"https://github.com/goharbor/harbor/releases/download/{harbor.version}/{installer}"
     config = yaml.safe_dump(harbor_config(harbor), sort_keys=False, default_style=None)
+    # Quoted, so that a password with `#`, `: ` or a leading `'` stays one YAML string.
+    for name in HARBOR_INSTALL_SECRETS:
+        config = config.replace(f"${{{name}}}", f'"${{{name}}}"')
     certificate_check = ""
     if harbor.scheme == "https":
         certificate_check = (
@@ -71,7 +74,10 @@ def install_harbor(host: Host, harbor: Harbor) -> str:
             "fi\n")
     body = (
         "for secret in \"$HARBOR_ADMIN_PASSWORD\" \"$HARBOR_DATABASE_PASSWORD\"; do\n"
-        "  case \"$secret\" in *'\"'* | *\\\\*) echo 'Harbor passwords may not hold a double quote or a backslash' >&2; exit 1 ;; esac\n"
+        "  case \"$secret\" in *'\"'* | *\\\\* | *[[:cntrl:]]*)\n"
+        "    echo 'Harbor passwords may not hold a double quote, a backslash or a control character (harbor.yml quotes them)' >&2\n"
+        "    exit 1 ;;\n"
+        "  esac\n"
         "done\n"
         "ensure_packages docker.io docker-compose curl jq\n"
         f"ensure_dir {HARBOR_DATA} 755\n"
@@ -98,7 +104,8 @@ def _harbor_api(harbor: Harbor) -> str:
     """A shell function calling Harbor's API on this host as admin; the password reaches curl
     through a file descriptor, never its arguments."""
     return (
-        f"base={q(f'{harbor.url}/api/v2.0')}\n"
+        shell.REQUEST_HELPERS
+        + f"base={q(f'{harbor.url}/api/v2.0')}\n"
         'body="$(mktemp)"\n'
         "trap 'rm -f \"$body\"' EXIT\n"
         "# api METHOD PATH [JSON on stdin]: prints the HTTP status, leaves the answer in $body.\n"
@@ -106,7 +113,7 @@ def _harbor_api(harbor: Harbor) -> str:
         "  local method=(-X \"$1\")\n"
         "  if [ \"$1\" = HEAD ]; then method=(--head); fi\n"
         f"  curl -sS -o \"$body\" -w '%{{http_code}}' \"${{method[@]}}\" --resolve {_local(harbor)} \\\n"
-        "    -K <(printf 'user = \"admin:%s\"\\n' \"$HARBOR_ADMIN_PASSWORD\") \\\n"
+        "    -H @<(basic_auth admin \"$HARBOR_ADMIN_PASSWORD\") \\\n"
         "    -H 'Content-Type: application/json' ${3:+--data @-} \"$base$2\"\n"
         "}\n"
     )
@@ -156,10 +163,10 @@ def harbor_robot(host: Host, harbor: Harbor) -> str:
         '[ "$status" = 200 ] || { echo "reading robot $id: HTTP $status" >&2; exit 1; }\n'
         "name=\"$(jq -r .name \"$body\")\"\n"
         f"login=\"$(curl -sS -o /dev/null -w '%{{http_code}}' --resolve {_local(harbor)} \\\n"
-        "  -K <(printf 'user = \"%s:%s\"\\n' \"$name\" \"$HARBOR_ROBOT_SECRET\") "
+        "  -H @<(basic_auth \"$name\" \"$HARBOR_ROBOT_SECRET\") "
         f"{q(token_url)})\"\n"
         'if [ "$login" != 200 ]; then\n'
-        "  status=\"$(printf '{\"secret\": \"%s\"}' \"$HARBOR_ROBOT_SECRET\" | api PATCH \"/robots/$id\" json)\"\n"
+        "  status=\"$(printf '{\"secret\": %s}' \"$(json_string \"$HARBOR_ROBOT_SECRET\")\" | api PATCH \"/robots/$id\" json)\"\n"
         '  [ "$status" = 200 ] || { echo "setting the robot secret: HTTP $status" >&2; exit 1; }\n'
         f"  changed {q('robot ' + harbor.robot + ' secret')}\n"
         "fi\n"
