@@ -78,6 +78,10 @@ def _hermetic_checkout(tmp_path_factory):
     """The project `cdctl()` runs in unless a test names another."""
     global _checkout
     _checkout = copy_project(tmp_path_factory.mktemp("checkout") / "project", tmp_path_factory.mktemp("wars"))
+    # A checkout, as the repository is: image tags carry its git id where no test pins one.
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "cd config"]):
+        subprocess.run(git + command, cwd=_checkout.root, check=True, capture_output=True)
 
 
 @pytest.fixture

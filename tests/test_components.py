@@ -164,17 +164,17 @@ def test_a_cluster_secret_behind_an_empty_passphrase_is_refused(project, monkeyp
 
 
 PLATFORM_CONFIG = {"elastic": {"version": "8.19.21", "replicas": 1}, "elasticPassword": "es-test-pw",
-                   "kibanaPassword": "kb-test-pw"}
+                   "kibanaPassword": "kb-test-pw", "filebeatPassword": "fb-test-pw"}
 
 
 def test_platform_program_registers_exactly_what_render_writes(project):
     from tomcat_cd.platform_plan import build_platform_plan
     from tomcat_cd.platform_settings import parse_platform_settings
-    recorder = run_program(project.root, "platform", PLATFORM_CONFIG, secret_keys=("elasticPassword", "kibanaPassword"))
+    recorder = run_program(project.root, "platform", PLATFORM_CONFIG, secret_keys=("elasticPassword", "kibanaPassword", "filebeatPassword"))
     registered = k8s_objects(recorder)
-    values = {**PLATFORM_CONFIG, "elasticPassword": {"secure": "x"}, "kibanaPassword": {"secure": "x"}}
+    values = {**PLATFORM_CONFIG, **{k: {"secure": "x"} for k in ("elasticPassword", "kibanaPassword", "filebeatPassword")}}
     plan = build_platform_plan(parse_platform_settings("platform", values, "Pulumi.platform.yaml"), project.root,
-                               secret={"elasticPassword": "es-test-pw", "kibanaPassword": "kb-test-pw"}.get)
+                               secret={"elasticPassword": "es-test-pw", "kibanaPassword": "kb-test-pw", "filebeatPassword": "fb-test-pw"}.get)
     dump = lambda objs: sorted(json.dumps(o, sort_keys=True) for o in objs)
     assert dump(registered) == dump(plan.objects())
     (secret,) = recorder.of_type("kubernetes:core/v1:Secret")
@@ -185,6 +185,6 @@ def test_platform_program_registers_exactly_what_render_writes(project):
 
 def test_weave_scope_is_behind_a_switch(project):
     config = {**PLATFORM_CONFIG, "weaveScope": {"enabled": False}}
-    recorder = run_program(project.root, "platform", config, secret_keys=("elasticPassword", "kibanaPassword"))
+    recorder = run_program(project.root, "platform", config, secret_keys=("elasticPassword", "kibanaPassword", "filebeatPassword"))
     assert not recorder.of_type("tomcat-cd:index:Monitoring")
     assert not [r for r in recorder.resources if "weave" in r.name]

@@ -215,7 +215,8 @@ def test_a_failing_update_names_its_step_and_restores_the_config(engine_project)
 
 
 def test_pulumi_up_of_the_platform_stack_writes_what_render_writes(engine_project, tmp_path):
-    for key, value in (("elasticPassword", "es-e2e-pw-1234"), ("kibanaPassword", "kb-e2e-pw-1234")):
+    for key, value in (("elasticPassword", "es-e2e-pw-1234"), ("kibanaPassword", "kb-e2e-pw-1234"),
+                       ("filebeatPassword", "fb-e2e-pw-1234")):
         ok(engine_project.pulumi("config", "set", "--secret", key, value, "-s", "platform"))
     output = up(engine_project, "platform")
     assert "kibanaDataViews" in output

@@ -33,7 +33,8 @@ INVENTORY = {
 SECRETS = {"sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nssh-test-key\n",
            "gitlabSshKey": "-----BEGIN OPENSSH PRIVATE KEY-----\ngitlab-test-key\n",
            "harborAdminPassword": "Harbor-admin-pw-1", "harborDatabasePassword": "Harbor-db-pw-1",
-           "harborRobotSecret": "Robot-secret-pw-1", "elasticPassword": "es-test-pw", "kibanaPassword": "kb-test-pw"}
+           "harborRobotSecret": "Robot-secret-pw-1", "elasticPassword": "es-test-pw", "kibanaPassword": "kb-test-pw",
+           "filebeatPassword": "fb-test-pw"}
 BOOTSTRAP = {"inventory": INVENTORY, "bootstrap": True, "harbor": {"hostname": "harbor.example.com"},
              "backups": {"offsite": "backup@10.0.0.50:/srv/backups"}}
 

@@ -312,8 +312,9 @@ def test_setup_script_installs_everything_and_removes_stale_data_views(platform_
     marker = tmp_path / "ran"
     elastic_pw, kibana_pw = ("es-pw-for-test", "kb-pw-for-test") if not hostile else (
         "e" + HOSTILE.replace("MARKER", str(marker)), "k" + HOSTILE.replace("MARKER", str(marker)))
+    filebeat_pw = "fb-pw-for-test" if not hostile else "f" + HOSTILE.replace("MARKER", str(marker))
     env = dict(os.environ, ELASTIC_URL=url, KIBANA_URL=url, ELASTIC_PASSWORD=elastic_pw,
-               KIBANA_PASSWORD=kibana_pw, SETUP_DIR=str(setup))
+               KIBANA_PASSWORD=kibana_pw, FILEBEAT_PASSWORD=filebeat_pw, SETUP_DIR=str(setup))
     try:
         proc = subprocess.run(["bash", str(setup / "setup.sh")], env=env, capture_output=True, text=True, timeout=60)
     finally:
@@ -325,6 +326,8 @@ def test_setup_script_installs_everything_and_removes_stale_data_views(platform_
         ("PUT", "/_ilm/policy/tomcat-cd-logs"),
         ("PUT", "/_index_template/tomcat-cd-logs"),
         ("POST", "/_security/user/kibana_system/_password"),
+        ("PUT", "/_security/role/tomcat-cd-filebeat-writer"),
+        ("PUT", "/_security/user/tomcat-cd-filebeat"),
         ("GET", "/api/status"),
         ("POST", "/api/data_views/data_view"), ("POST", "/api/data_views/data_view"),
         ("POST", "/api/data_views/data_view"),
@@ -334,6 +337,13 @@ def test_setup_script_installs_everything_and_removes_stale_data_views(platform_
     bodies = {(m, p.split("?")[0]): b for m, p, _, _, b in StandIn.requests}
     assert json.loads(bodies[("PUT", "/_ilm/policy/tomcat-cd-logs")]) == json.loads((setup / "ilm-policy.json").read_text())
     assert json.loads(bodies[("POST", "/_security/user/kibana_system/_password")]) == {"password": kibana_pw}
+    assert json.loads(bodies[("PUT", "/_security/user/tomcat-cd-filebeat")]) == {
+        "password": filebeat_pw, "roles": ["tomcat-cd-filebeat-writer"]}
+    # Filebeat may add documents to the sites' and the unparsed indices, and nothing else.
+    assert json.loads(bodies[("PUT", "/_security/role/tomcat-cd-filebeat-writer")]) == {
+        "cluster": ["monitor"],
+        "indices": [{"names": ["api.gyyx.cn-*", "shop.gyyx.cn-*", "test.gyyx.cn-*", "tomcat-cd-unparsed-*"],
+                     "privileges": ["create_doc", "create_index"]}]}
     posted = [json.loads(b)["data_view"]["title"] for m, p, _, _, b in StandIn.requests
               if (m, p) == ("POST", "/api/data_views/data_view")]
     assert posted == ["api.gyyx.cn-*", "shop.gyyx.cn-*", "test.gyyx.cn-*"]

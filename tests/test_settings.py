@@ -180,7 +180,8 @@ def test_a_cluster_platform_needs_its_passwords(project):
     settings = parse_platform_settings("platform", {"target": "cluster"}, "Pulumi.platform.yaml")
     with pytest.raises(ConfigError) as caught:
         build_platform_plan(settings, project.root)
-    assert [p.field for p in caught.value.problems] == ["tomcat-cd:elasticPassword", "tomcat-cd:kibanaPassword"]
+    assert [p.field for p in caught.value.problems] == ["tomcat-cd:elasticPassword", "tomcat-cd:filebeatPassword",
+                                                        "tomcat-cd:kibanaPassword"]
 
 
 def test_stack_files_rewritten_by_pulumi_read_the_same(project):

@@ -55,7 +55,7 @@ def build_platform_plan(settings: PlatformSettings, project_dir: Path,
     passwords = {key: (secret(key) if key in settings.passwords_set else redacted(key)) for key in SECRET_KEYS}
     objects = [
         logging.namespace(),
-        logging.credentials(passwords["elasticPassword"], passwords["kibanaPassword"]),
+        logging.credentials(passwords["elasticPassword"], passwords["kibanaPassword"], passwords["filebeatPassword"]),
         *logging.elasticsearch(settings),
         *logging.kibana(settings),
         *logging.filebeat_objects(settings, config_text),

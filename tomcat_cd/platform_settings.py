@@ -19,7 +19,7 @@ from tomcat_cd.settings import check_secrets, read_target
 from tomcat_cd.versions import kubernetes_version
 
 PLATFORM_STACK = "platform"
-SECRET_KEYS = frozenset({"elasticPassword", "kibanaPassword"})
+SECRET_KEYS = frozenset({"elasticPassword", "kibanaPassword", "filebeatPassword"})
 HARBOR_SECRET_KEYS = frozenset({"harborAdminPassword", "harborDatabasePassword", "harborRobotSecret"})
 KNOWN_KEYS = frozenset({"role", "domainsDir", "target", "kubeconfig", "renderDir", "elastic", "kibana",
                         "filebeat", "weaveScope", "inventory", "bootstrap", "cluster", "harbor", "jenkins",

@@ -21,6 +21,10 @@ FIELD_PREFIX = "gy"
 PATH_FIELDS = ("wtype", "ltype", "domain", "pod")
 UNPARSED_TAG = "tomcat-cd-unparsed-path"
 UNPARSED_INDEX = "tomcat-cd-unparsed"
+# Filebeat writes as a user of its own whose role may only add documents (and the daily
+# indices they need) to the sites' and the unparsed indices: not the `elastic` superuser.
+WRITER_USER = "tomcat-cd-filebeat"
+WRITER_ROLE = "tomcat-cd-filebeat-writer"
 ILM_POLICY = "tomcat-cd-logs"
 INDEX_TEMPLATE = "tomcat-cd-logs"
 CONTAINER_DATA_DIR = "/usr/share/filebeat/data"
@@ -73,7 +77,7 @@ def filebeat_config(elastic_url: str, app_multiline: dict[str, str] | None = Non
         ],
         "output.elasticsearch": {
             "hosts": [elastic_url],
-            "username": "elastic",
+            "username": WRITER_USER,
             "password": "${ELASTICSEARCH_PASSWORD}",
             "index": f"{UNPARSED_INDEX}-%{{+yyyy.MM.dd}}",
             "indices": [{"index": f"%{{[{domain_field}]}}-%{{+yyyy.MM.dd}}", "when.has_fields": [domain_field]}],
@@ -83,6 +87,14 @@ def filebeat_config(elastic_url: str, app_multiline: dict[str, str] | None = Non
         "setup.ilm.enabled": False,
         "path.data": CONTAINER_DATA_DIR,
     }
+
+
+def writer_role(domains: list[str]) -> dict[str, Any]:
+    """What Filebeat may do: `monitor` to read the cluster's version, `create_doc` and
+    `create_index` (daily indices, no ILM rollover) on the indices it writes, nothing else."""
+    return {"cluster": ["monitor"],
+            "indices": [{"names": [f"{domain}-*" for domain in domains] + [f"{UNPARSED_INDEX}-*"],
+                         "privileges": ["create_doc", "create_index"]}]}
 
 
 def ilm_policy(retention_days: int) -> dict[str, Any]:

@@ -36,10 +36,11 @@ def namespace() -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(NAMESPACE, "logging", None)}
 
 
-def credentials(elastic_password: Any, kibana_password: Any) -> dict[str, Any]:
+def credentials(elastic_password: Any, kibana_password: Any, filebeat_password: Any) -> dict[str, Any]:
     """The passwords, each a Pulumi secret in the program (redacted in render)."""
     return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(CREDENTIALS, "elasticsearch"),
-            "type": "Opaque", "stringData": {"elastic-password": elastic_password, "kibana-password": kibana_password}}
+            "type": "Opaque", "stringData": {"elastic-password": elastic_password, "kibana-password": kibana_password,
+                                             "filebeat-password": filebeat_password}}
 
 
 def elasticsearch(settings: PlatformSettings) -> list[dict[str, Any]]:
@@ -75,6 +76,8 @@ def elasticsearch(settings: PlatformSettings) -> list[dict[str, Any]]:
     image = f"docker.elastic.co/elasticsearch/elasticsearch:{elastic.version}"
     pod = {
         "nodeSelector": {ELASTIC_NODE_LABEL: "true"},
+        # Neither Elasticsearch, Kibana nor the setup job calls the Kubernetes API.
+        "automountServiceAccountToken": False,
         "initContainers": [{
             # Elasticsearch refuses to start below vm.max_map_count 262144, and runs as uid 1000
             # on a hostPath folder that kubelet creates as root.
@@ -128,7 +131,8 @@ def kibana(settings: PlatformSettings) -> list[dict[str, Any]]:
     return [
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta("kibana", "kibana"),
          "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                  "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}}},
+                  "template": {"metadata": {"labels": labels},
+                               "spec": {"containers": [container], "automountServiceAccountToken": False}}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": _meta("kibana", "kibana"),
          "spec": {"type": "NodePort", "selector": labels,
                   "ports": [{"name": "http", "port": 5601, "targetPort": "http", "nodePort": settings.kibana_node_port}]}},
@@ -143,7 +147,7 @@ def filebeat_objects(settings: PlatformSettings, config_text: str) -> list[dict[
         "name": "filebeat",
         "image": f"docker.elastic.co/beats/filebeat:{version}",
         "args": ["-c", "/etc/filebeat/filebeat.yml", "-e"],
-        "env": [_secret_env("ELASTICSEARCH_PASSWORD", "elastic-password")],
+        "env": [_secret_env("ELASTICSEARCH_PASSWORD", "filebeat-password")],
         # Site logs on the node belong to root.
         "securityContext": {"runAsUser": 0},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
@@ -183,6 +187,7 @@ def setup_files(domains: list[str], settings: PlatformSettings) -> dict[str, str
     files = {
         "setup.sh": setup_script(),
         "ilm-policy.json": _json(filebeat.ilm_policy(settings.elastic.retention_days)),
+        "filebeat-writer-role.json": _json(filebeat.writer_role(domains)),
         "index-template.json": _json(filebeat.index_template(domains, settings.elastic.replicas)),
         "domains.txt": "".join(f"{d}\n" for d in domains),
     }
@@ -199,7 +204,8 @@ def setup_job(files: dict[str, str], settings: PlatformSettings) -> list[dict[st
         "command": ["bash", "/setup/setup.sh"],
         "env": [{"name": "ELASTIC_URL", "value": ELASTIC_URL}, {"name": "KIBANA_URL", "value": KIBANA_URL},
                 _secret_env("ELASTIC_PASSWORD", "elastic-password"),
-                _secret_env("KIBANA_PASSWORD", "kibana-password")],
+                _secret_env("KIBANA_PASSWORD", "kibana-password"),
+                _secret_env("FILEBEAT_PASSWORD", "filebeat-password")],
         "volumeMounts": [{"name": "setup", "mountPath": "/setup", "readOnly": True}],
     }
     return [
@@ -210,6 +216,7 @@ def setup_job(files: dict[str, str], settings: PlatformSettings) -> list[dict[st
                   "activeDeadlineSeconds": SETUP_DEADLINE_SECONDS,
                   "template": {"metadata": {"labels": {"app.kubernetes.io/name": "logging-setup"}},
                                "spec": {"restartPolicy": "OnFailure", "containers": [container],
+                                        "automountServiceAccountToken": False,
                                         "volumes": [{"name": "setup", "configMap": {"name": name}}]}}}},
     ]
 
@@ -252,6 +259,9 @@ es -X PUT "$ELASTIC_URL/_ilm/policy/{filebeat.ILM_POLICY}" --data-binary "@$setu
 es -X PUT "$ELASTIC_URL/_index_template/{filebeat.INDEX_TEMPLATE}" --data-binary "@$setup/index-template.json"
 printf '{{"password": %s}}' "$(json_string "$KIBANA_PASSWORD")" |
   es -X POST "$ELASTIC_URL/_security/user/kibana_system/_password" --data-binary @-
+es -X PUT "$ELASTIC_URL/_security/role/{filebeat.WRITER_ROLE}" --data-binary "@$setup/filebeat-writer-role.json"
+printf '{{"password": %s, "roles": ["{filebeat.WRITER_ROLE}"]}}' "$(json_string "$FILEBEAT_PASSWORD")" |
+  es -X PUT "$ELASTIC_URL/_security/user/{filebeat.WRITER_USER}" --data-binary @-
 
 wait_for Kibana "$KIBANA_URL/api/status" kb
 while read -r domain; do
