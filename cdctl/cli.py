@@ -8,15 +8,16 @@ import sys
 from pathlib import Path
 
 from cdctl import engine_commands
-from tomcat_cd import conventions
-from tomcat_cd.engine import EngineMissing
-from tomcat_cd.errors import EXIT_BAD_INPUT, ConfigError, Problem, raise_if_any
-from tomcat_cd.model import load_sites
-from tomcat_cd.plan import build_plan
-from tomcat_cd.platform_plan import build_platform_plan
-from tomcat_cd.platform_settings import SECRET_KEYS, is_platform, parse_platform_settings
-from tomcat_cd.render import write_platform, write_plan
-from tomcat_cd.settings import VERSION, cd_git_id, load_stack_file, read_stack_values
+from tomcat_cd.core import conventions
+from tomcat_cd.driver.engine import EngineMissing
+from tomcat_cd.core.errors import EXIT_BAD_INPUT, ConfigError, Problem, raise_if_any
+from tomcat_cd.core.model import load_sites
+from tomcat_cd.core.plan import build_plan
+from tomcat_cd.core.platform_plan import build_platform_plan
+from tomcat_cd.core.platform_settings import SECRET_KEYS, is_platform, parse_platform_settings
+from tomcat_cd.core.render import write_platform, write_plan
+from tomcat_cd.core.settings import VERSION, load_stack_file, read_stack_values
+from tomcat_cd.core.checkout import cd_git_id
 
 DESCRIPTION = """\
 Continuous deployment of Tomcat web sites on Kubernetes, with Pulumi.

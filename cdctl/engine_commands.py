@@ -10,12 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tomcat_cd import conventions
-from tomcat_cd.deploy import Cancelled, Deployer, StepFailed, checked_settings, who
-from tomcat_cd.engine import engine_env, pulumi_command
-from tomcat_cd.errors import Problem, printable, raise_if_any
-from tomcat_cd.history import DomainRecord, domain_history, rollback_target
-from tomcat_cd.settings import BUILD_ID, VERSION, Build, StackSettings, cd_git_id
+from tomcat_cd.core import conventions
+from tomcat_cd.driver.deploy import Cancelled, Deployer, StepFailed, checked_settings, who
+from tomcat_cd.driver.engine import engine_env, pulumi_command
+from tomcat_cd.core.errors import Problem, printable, raise_if_any
+from tomcat_cd.core.history import DomainRecord, domain_history, rollback_target
+from tomcat_cd.core.settings import BUILD_ID, VERSION, Build, StackSettings
+from tomcat_cd.core.checkout import cd_git_id
 
 ENGINE_FAILED = 1
 

@@ -9,15 +9,15 @@ from typing import Callable
 import pulumi
 from pulumi_command import remote
 
-from tomcat_cd.hosts.inventory import Host
-from tomcat_cd.hosts.plan import ADMIN_KUBECONFIG, FromConfig, FromStep, RemoteStep
-from tomcat_cd.hosts.script import exports
+from tomcat_cd.core.hosts.inventory import Host
+from tomcat_cd.core.hosts.plan import ADMIN_KUBECONFIG, FromConfig, FromStep, RemoteStep
+from tomcat_cd.core.hosts.script import exports
 
 
 @dataclass(frozen=True)
 class HostBootstrapArgs:
     steps: list[RemoteStep]
-    """In dependency order (tomcat_cd.hosts.plan.remote_steps); required."""
+    """In dependency order (tomcat_cd.core.hosts.plan.remote_steps); required."""
     secret: Callable[[str], pulumi.Output[str]]
     """A secret of the stack's config by key (`pulumi.Config.require_secret`); required."""
 

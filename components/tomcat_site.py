@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 
 from components.k8s_object import register
-from tomcat_cd.plan import SitePlan
+from tomcat_cd.core.plan import SitePlan
 
 
 SITE_TYPE = "tomcat-cd:index:TomcatSite"
@@ -43,7 +43,7 @@ class RegistryLogin:
 @dataclass(frozen=True)
 class TomcatSiteArgs:
     plan: SitePlan
-    """The site's plan (tomcat_cd.plan.site_plan): objects, image and build context; required."""
+    """The site's plan (tomcat_cd.core.plan.site_plan): objects, image and build context; required."""
     build_context_dir: str | None = None
     """A folder holding the laid-out build context; None (the default) builds no image and
     deploys the tag that Jenkins' image step pushed."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import require_installed
-from tomcat_cd.hosts.script import exports
+from tomcat_cd.core.hosts.script import exports
 
 SSHD = Path("/usr/sbin/sshd")
 STUB = Path(__file__).parent / "stubs" / "system-tool"

@@ -8,9 +8,9 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tomcat_cd import conventions
-from tomcat_cd.builders import dockerfile, kubernetes, tomcat
-from tomcat_cd.model import load_sites
+from tomcat_cd.core import conventions
+from tomcat_cd.core.builders import dockerfile, kubernetes, tomcat
+from tomcat_cd.core.model import load_sites
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -1,5 +1,5 @@
-"""The repository's Go tools (tools/): gofmt and go vet clean, and the command provider's own Go
-tests, for what the end-to-end test does not reach (a change without `update` replaces,
+"""The repository's Go tools (tools/): gofmt and go vet clean, and their own Go tests: the
+language host's config hand-over, and for the command provider what the end-to-end test does not reach (a change without `update` replaces,
 unsupported connection settings refused, a preview runs nothing, a bad key named but never shown)."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from conftest import REPO, require_installed
 pytestmark = pytest.mark.engine
 
 
-def test_the_command_provider_go_tests_pass():
+@pytest.mark.parametrize("tool", ["pulumi-resource-command", "pulumi-language-python"])
+def test_the_go_tools_own_tests_pass(tool):
     require_installed(shutil.which("go") is not None, "Go is not installed (scripts/install-pulumi needs it too)")
-    result = subprocess.run(["go", "test", "-count=1", "./..."], cwd=REPO / "tools/pulumi-resource-command",
+    result = subprocess.run(["go", "test", "-count=1", "./..."], cwd=REPO / "tools" / tool,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("ok "), result.stdout

@@ -9,8 +9,8 @@ import pulumi
 import pytest
 
 from pulumi_harness import Recorder, is_secret, k8s_objects, run_program
-from tomcat_cd.plan import build_plan
-from tomcat_cd.settings import parse_settings
+from tomcat_cd.core.plan import build_plan
+from tomcat_cd.core.settings import parse_settings
 
 from conftest import GIT_ID
 
@@ -168,8 +168,8 @@ PLATFORM_CONFIG = {"elastic": {"version": "8.19.21", "replicas": 1}, "elasticPas
 
 
 def test_platform_program_registers_exactly_what_render_writes(project):
-    from tomcat_cd.platform_plan import build_platform_plan
-    from tomcat_cd.platform_settings import parse_platform_settings
+    from tomcat_cd.core.platform_plan import build_platform_plan
+    from tomcat_cd.core.platform_settings import parse_platform_settings
     recorder = run_program(project.root, "platform", PLATFORM_CONFIG, secret_keys=("elasticPassword", "kibanaPassword", "filebeatPassword"))
     registered = k8s_objects(recorder)
     values = {**PLATFORM_CONFIG, **{k: {"secure": "x"} for k in ("elasticPassword", "kibanaPassword", "filebeatPassword")}}

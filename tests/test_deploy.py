@@ -11,8 +11,8 @@ import pytest
 from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 
-from tomcat_cd.deploy import Cancelled, Deployer, StepFailed
-from tomcat_cd.settings import Build
+from tomcat_cd.driver.deploy import Cancelled, Deployer, StepFailed
+from tomcat_cd.core.settings import Build
 
 SITE = "urn:pulumi:develop::tomcat-cd::tomcat-cd:index:TomcatSite"
 

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 from pulumi.automation import UpdateSummary
 
-from tomcat_cd.errors import ConfigError
-from tomcat_cd.history import domain_history, rollback_target
+from tomcat_cd.core.errors import ConfigError
+from tomcat_cd.core.history import domain_history, rollback_target
 
 DOMAIN = "test.gyyx.cn"
 T0 = datetime(2026, 11, 20, 8, 0, 0)

@@ -14,11 +14,11 @@ import yaml
 
 from conftest import REPO, cdctl, require_installed
 from pulumi_harness import is_secret, run_program, unwrap_secrets
-from tomcat_cd.errors import ConfigError
-from tomcat_cd.hosts import cluster, plan, services
-from tomcat_cd.hosts.inventory import Harbor, Host
-from tomcat_cd.platform_plan import build_platform_plan
-from tomcat_cd.platform_settings import parse_platform_settings
+from tomcat_cd.core.errors import ConfigError
+from tomcat_cd.core.hosts import cluster, plan, services
+from tomcat_cd.core.hosts.inventory import Harbor, Host
+from tomcat_cd.core.platform_plan import build_platform_plan
+from tomcat_cd.core.platform_settings import parse_platform_settings
 
 SOURCE = "Pulumi.platform.yaml"
 INVENTORY = {

@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from ssh_harness import STUBBED, start_ssh_host
-from tomcat_cd.hosts import cluster, services
-from tomcat_cd.hosts.inventory import Cluster, Harbor, Host, Inventory, node_folders
+from tomcat_cd.core.hosts import cluster, services
+from tomcat_cd.core.hosts.inventory import Cluster, Harbor, Host, Inventory, node_folders
 
 pytestmark = pytest.mark.ssh
 SPEC = Cluster(kubernetes_version="v1.33.5")

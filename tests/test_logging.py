@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from conftest import cdctl
-from tomcat_cd import conventions
-from tomcat_cd.builders import filebeat
+from tomcat_cd.core import conventions
+from tomcat_cd.core.builders import filebeat
 
 # Filebeat 8 reference: the options each part of filebeat.yml may carry.
 DOCUMENTED = {

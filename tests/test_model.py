@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tomcat_cd.errors import ConfigError
-from tomcat_cd.model import HostAlias, Resources, load_sites
+from tomcat_cd.core.errors import ConfigError
+from tomcat_cd.core.model import HostAlias, Resources, load_sites
 
 
 def problems_of(project) -> list[str]:

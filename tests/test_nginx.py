@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, require_installed
-from tomcat_cd import conventions
-from tomcat_cd.builders import nginx
-from tomcat_cd.model import load_sites
+from tomcat_cd.core import conventions
+from tomcat_cd.core.builders import nginx
+from tomcat_cd.core.model import load_sites
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 

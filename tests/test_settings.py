@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from conftest import REPO
-from tomcat_cd.errors import ConfigError
-from tomcat_cd.settings import cd_git_id, load_stack_file, parse_settings
+from tomcat_cd.core.errors import ConfigError
+from tomcat_cd.core.checkout import cd_git_id
+from tomcat_cd.core.settings import load_stack_file, parse_settings
 
 
 def problems(stack: str, values: dict) -> list[str]:
@@ -117,7 +120,7 @@ def test_cd_git_id_from_environment_or_git(monkeypatch, tmp_path):
 
 
 def test_builds_name_the_image_tag_of_each_deployed_site(project, tmp_path):
-    from tomcat_cd.plan import build_plan
+    from tomcat_cd.core.plan import build_plan
     project.stack("develop", """
         config:
           tomcat-cd:harborHost: harbor.gyyx.cn
@@ -160,23 +163,23 @@ def test_tool_pins_agree_with_the_python_sdks():
     ({"elasticPassword": "plain"}, "Pulumi.platform.yaml: tomcat-cd:elasticPassword: must be a secret: pulumi config set --secret elasticPassword -s platform"),
 ])
 def test_platform_settings_problems(values, expected):
-    from tomcat_cd.platform_settings import parse_platform_settings
+    from tomcat_cd.core.platform_settings import parse_platform_settings
     with pytest.raises(ConfigError) as caught:
         parse_platform_settings("platform", values, "Pulumi.platform.yaml")
     assert [str(p) for p in caught.value.problems] == [expected]
 
 
 def test_platform_ports_default_below_every_site_port(project):
-    from tomcat_cd.platform_settings import parse_platform_settings
-    from tomcat_cd.model import load_sites
+    from tomcat_cd.core.platform_settings import parse_platform_settings
+    from tomcat_cd.core.model import load_sites
     settings = parse_platform_settings("platform", {}, "Pulumi.platform.yaml")
     lowest_site_port = min(s.node_port(env) for s in load_sites(project.domains) for env in ("master", "develop"))
     assert max(settings.kibana_node_port, settings.weave_scope_node_port) < 31001 <= lowest_site_port
 
 
 def test_a_cluster_platform_needs_its_passwords(project):
-    from tomcat_cd.platform_plan import build_platform_plan
-    from tomcat_cd.platform_settings import parse_platform_settings
+    from tomcat_cd.core.platform_plan import build_platform_plan
+    from tomcat_cd.core.platform_settings import parse_platform_settings
     settings = parse_platform_settings("platform", {"target": "cluster"}, "Pulumi.platform.yaml")
     with pytest.raises(ConfigError) as caught:
         build_platform_plan(settings, project.root)
@@ -196,3 +199,28 @@ def test_stack_files_rewritten_by_pulumi_read_the_same(project):
         """)
     settings = load_stack_file(project.root, "develop")
     assert (settings.build_images, settings.protect_namespace) == (False, True)
+
+
+def test_the_git_id_read_from_dot_git_is_the_one_git_gives(monkeypatch, tmp_path):
+    monkeypatch.delenv("CD_GIT_ID")
+    repo = tmp_path / "repo"
+    git = lambda *args, cwd=repo: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                                                 cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+    repo.mkdir()
+    git("init", "-q")
+    with pytest.raises(ConfigError, match="not a git checkout with a commit"):
+        cd_git_id(repo)  # no commit yet
+    (repo / "a").write_text("1")
+    git("add", "a")
+    git("commit", "-qm", "one")
+    assert cd_git_id(repo) == git("rev-parse", "--short=7", "HEAD")  # a loose ref
+    git("pack-refs", "--all")
+    (repo / "sub").mkdir()
+    assert cd_git_id(repo / "sub") == git("rev-parse", "--short=7", "HEAD")  # packed, from a subfolder
+    first = git("rev-parse", "HEAD")
+    (repo / "a").write_text("2")
+    git("commit", "-qam", "two")
+    git("worktree", "add", "-q", "--detach", str(tmp_path / "tree"), first)
+    assert cd_git_id(tmp_path / "tree") == first[:7]  # a worktree with a detached HEAD
+    git("checkout", "-q", "--detach", first)
+    assert cd_git_id(repo) == first[:7]

@@ -105,6 +105,26 @@ func (h *host) InstallDependencies(*pulumirpc.InstallDependenciesRequest, grpc.S
 	return nil
 }
 
+// configEnv is the stack's config as the Python SDK reads it. A stack without config comes
+// as a nil map, which JSON writes as null and the SDK cannot read: it is sent as {} ([]).
+func configEnv(config map[string]string, secretKeys []string) ([]string, error) {
+	if config == nil {
+		config = map[string]string{}
+	}
+	if secretKeys == nil {
+		secretKeys = []string{}
+	}
+	configJSON, err := json.Marshal(config)
+	if err != nil {
+		return nil, err
+	}
+	keysJSON, err := json.Marshal(secretKeys)
+	if err != nil {
+		return nil, err
+	}
+	return []string{"PULUMI_CONFIG=" + string(configJSON), "PULUMI_CONFIG_SECRET_KEYS=" + string(keysJSON)}, nil
+}
+
 func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.RunResponse, error) {
 	info := req.GetInfo()
 	root, programDir := req.GetPwd(), req.GetPwd()
@@ -115,15 +135,11 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 	if err != nil {
 		return nil, err
 	}
-	config, err := json.Marshal(req.GetConfig())
+	configVars, err := configEnv(req.GetConfig(), req.GetConfigSecretKeys())
 	if err != nil {
 		return nil, err
 	}
-	secretKeys, err := json.Marshal(req.GetConfigSecretKeys())
-	if err != nil {
-		return nil, err
-	}
-	env = append(env, "PULUMI_CONFIG="+string(config), "PULUMI_CONFIG_SECRET_KEYS="+string(secretKeys))
+	env = append(env, configVars...)
 
 	args := []string{"-u", h.executor}
 	flag := func(name, value string) {

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
-from tomcat_cd import conventions
-from tomcat_cd.hosts import cluster, services
-from tomcat_cd.hosts.inventory import Host
-from tomcat_cd.hosts.script import script
+from tomcat_cd.core import conventions
+from tomcat_cd.core.hosts import cluster, services
+from tomcat_cd.core.hosts.inventory import Host
+from tomcat_cd.core.hosts.script import script
 
 if TYPE_CHECKING:
-    from tomcat_cd.platform_settings import PlatformSettings
+    from tomcat_cd.core.platform_settings import PlatformSettings
 
 FIRST = "kubeadm-init"
 CREDENTIALS = "join-credentials"

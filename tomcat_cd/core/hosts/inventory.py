@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from tomcat_cd import conventions
-from tomcat_cd.fields import Reader
+from tomcat_cd.core import conventions
+from tomcat_cd.core.fields import Reader
 
 NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 ADDRESS = re.compile(r"^[A-Za-z0-9.:-]+$")

@@ -6,7 +6,7 @@ of a site only rebuilds the last layer: the war.
 
 from __future__ import annotations
 
-from tomcat_cd import conventions
+from tomcat_cd.core import conventions
 
 
 def dockerfile(base_image: str, domain: str, has_config: bool) -> str:

@@ -6,10 +6,10 @@ import json
 
 import yaml
 
-from tomcat_cd import conventions
-from tomcat_cd.builders import nginx, shell
-from tomcat_cd.hosts.inventory import Harbor, Host
-from tomcat_cd.hosts.script import heredoc, q, script
+from tomcat_cd.core import conventions
+from tomcat_cd.core.builders import nginx, shell
+from tomcat_cd.core.hosts.inventory import Harbor, Host
+from tomcat_cd.core.hosts.script import heredoc, q, script
 
 HARBOR_DATA = conventions.NODE_DATA_ROOT  # Harbor's data_volume: "data under /data"
 HARBOR_CERT = "/data/cert/harbor.crt"

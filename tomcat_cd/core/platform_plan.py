@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from tomcat_cd import conventions
-from tomcat_cd.builders import filebeat, logging, nginx, scope
-from tomcat_cd.errors import Problem, raise_if_any
-from tomcat_cd.hosts.plan import RemoteStep, remote_steps, step_order
-from tomcat_cd.model import load_sites
-from tomcat_cd.platform_settings import SECRET_KEYS, PlatformSettings, port_clashes
-from tomcat_cd.yamltext import to_yaml
+from tomcat_cd.core import conventions
+from tomcat_cd.core.builders import filebeat, logging, nginx, scope
+from tomcat_cd.core.errors import Problem, raise_if_any
+from tomcat_cd.core.hosts.plan import RemoteStep, remote_steps, step_order
+from tomcat_cd.core.model import load_sites
+from tomcat_cd.core.platform_settings import SECRET_KEYS, PlatformSettings, port_clashes
+from tomcat_cd.core.yamltext import to_yaml
 
 
 @dataclass(frozen=True)

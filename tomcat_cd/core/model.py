@@ -13,10 +13,10 @@ from xml.etree import ElementTree
 
 import yaml
 
-from tomcat_cd import conventions
-from tomcat_cd.errors import Problem, Problems, raise_if_any
-from tomcat_cd.fields import ENV_NAME, QUANTITY, Reader, yaml_problem
-from tomcat_cd.yamltext import load_yaml
+from tomcat_cd.core import conventions
+from tomcat_cd.core.errors import Problem, Problems, raise_if_any
+from tomcat_cd.core.fields import ENV_NAME, QUANTITY, Reader, yaml_problem
+from tomcat_cd.core.yamltext import load_yaml
 
 HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 PROBE_PATH = re.compile(r"^/[^\s]*$")

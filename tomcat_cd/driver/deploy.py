@@ -25,12 +25,13 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 
 from components.tomcat_site import site_urns
-from tomcat_cd import conventions
-from tomcat_cd.engine import TARGETED_SITE_ENV, engine_env, engine_paths, pulumi_command
-from tomcat_cd.errors import Problem, raise_if_any
-from tomcat_cd.history import chronological
-from tomcat_cd.plan import build_plan
-from tomcat_cd.settings import Build, StackSettings, cd_git_id, load_stack_file, user_id
+from tomcat_cd.core import conventions
+from tomcat_cd.driver.engine import TARGETED_SITE_ENV, engine_env, engine_paths, pulumi_command
+from tomcat_cd.core.errors import Problem, raise_if_any
+from tomcat_cd.core.history import chronological
+from tomcat_cd.core.plan import build_plan
+from tomcat_cd.core.settings import Build, StackSettings, load_stack_file, user_id
+from tomcat_cd.core.checkout import cd_git_id
 
 LOCK_RETRIES = 30
 

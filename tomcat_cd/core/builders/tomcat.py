@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from xml.etree import ElementTree
 
-from tomcat_cd import conventions
+from tomcat_cd.core import conventions
 
 # Node logs are shipped to Elasticsearch, which keeps 10 days; keep as many on the node.
 LOG_RETENTION_DAYS = 10

@@ -7,9 +7,9 @@ import hashlib
 import json
 from typing import Any
 
-from tomcat_cd import conventions
-from tomcat_cd.builders import filebeat, shell
-from tomcat_cd.platform_settings import PlatformSettings
+from tomcat_cd.core import conventions
+from tomcat_cd.core.builders import filebeat, shell
+from tomcat_cd.core.platform_settings import PlatformSettings
 
 NAMESPACE = "logging"
 SETUP_DEADLINE_SECONDS = 3600

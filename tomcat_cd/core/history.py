@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-from tomcat_cd.errors import Problem, raise_if_any
+from tomcat_cd.core.errors import Problem, raise_if_any
 
 SUCCEEDED = "succeeded"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tomcat_cd import conventions
+from tomcat_cd.core import conventions
 
 FIELD_PREFIX = "gy"
 PATH_FIELDS = ("wtype", "ltype", "domain", "pod")

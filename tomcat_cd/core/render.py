@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from tomcat_cd.plan import BuildContext, StackPlan
-from tomcat_cd.platform_plan import PlatformPlan
-from tomcat_cd.yamltext import to_yaml
+from tomcat_cd.core.plan import BuildContext, StackPlan
+from tomcat_cd.core.platform_plan import PlatformPlan
+from tomcat_cd.core.yamltext import to_yaml
 
 K8S_DIR = "k8s"
 BUILD_DIR = "build"

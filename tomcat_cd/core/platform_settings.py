@@ -10,13 +10,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from tomcat_cd import conventions
-from tomcat_cd.errors import Problem, Problems, raise_if_any
-from tomcat_cd.fields import QUANTITY, Reader
-from tomcat_cd.hosts.inventory import (DEFAULT_KEY_SECRET, Cluster, Harbor, Inventory, parse_cluster, parse_harbor,
+from tomcat_cd.core import conventions
+from tomcat_cd.core.errors import Problem, Problems, raise_if_any
+from tomcat_cd.core.fields import QUANTITY, Reader
+from tomcat_cd.core.hosts.inventory import (DEFAULT_KEY_SECRET, Cluster, Harbor, Inventory, parse_cluster, parse_harbor,
                                        parse_inventory, parse_offsite)
-from tomcat_cd.settings import check_secrets, read_target
-from tomcat_cd.versions import kubernetes_version
+from tomcat_cd.core.settings import check_secrets, read_target
+from tomcat_cd.core.versions import kubernetes_version
 
 PLATFORM_STACK = "platform"
 SECRET_KEYS = frozenset({"elasticPassword", "kibanaPassword", "filebeatPassword"})

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import yaml
 
-from tomcat_cd import conventions
-from tomcat_cd.hosts.inventory import Cluster, Harbor, Host, Inventory, node_folders
-from tomcat_cd.hosts.script import heredoc, q, script
+from tomcat_cd.core import conventions
+from tomcat_cd.core.hosts.inventory import Cluster, Harbor, Host, Inventory, node_folders
+from tomcat_cd.core.hosts.script import heredoc, q, script
 
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 KUBEADM_DIR = "/etc/kubernetes/tomcat-cd"

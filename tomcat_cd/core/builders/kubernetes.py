@@ -10,8 +10,8 @@ import base64
 import json
 from typing import Any
 
-from tomcat_cd import conventions
-from tomcat_cd.model import Site
+from tomcat_cd.core import conventions
+from tomcat_cd.core.model import Site
 
 CONTAINER = "tomcat"
 # These objects are tomcat-cd's alone: a deploy takes back fields someone changed by hand

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from tomcat_cd.errors import Problems
+from tomcat_cd.core.errors import Problems
 
 _MISSING = object()
 

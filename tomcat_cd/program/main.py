@@ -13,15 +13,16 @@ from components.environment import Environment, EnvironmentArgs
 from components.hosts import HostBootstrap, HostBootstrapArgs
 from components.platform import Logging, Monitoring, ObjectsArgs
 from components.tomcat_site import RegistryLogin, TomcatSite, TomcatSiteArgs
-from tomcat_cd import conventions, platform_settings
-from tomcat_cd.builders import kubernetes
-from tomcat_cd.engine import TARGETED_SITE_ENV
-from tomcat_cd.errors import ConfigError, Problem, raise_if_any
-from tomcat_cd.plan import SitePlan, StackPlan, build_plan
-from tomcat_cd.platform_plan import PlatformPlan, build_platform_plan
-from tomcat_cd.platform_settings import PlatformSettings
-from tomcat_cd.render import write_build_context
-from tomcat_cd.settings import KNOWN_KEYS, SECRET_KEYS, StackSettings, cd_git_id, parse_settings, secret_marker
+from tomcat_cd.core import conventions, platform_settings
+from tomcat_cd.core.builders import kubernetes
+from tomcat_cd.driver.engine import TARGETED_SITE_ENV
+from tomcat_cd.core.errors import ConfigError, Problem, raise_if_any
+from tomcat_cd.core.plan import SitePlan, StackPlan, build_plan
+from tomcat_cd.core.platform_plan import PlatformPlan, build_platform_plan
+from tomcat_cd.core.platform_settings import PlatformSettings
+from tomcat_cd.core.render import write_build_context
+from tomcat_cd.core.settings import KNOWN_KEYS, SECRET_KEYS, StackSettings, parse_settings, secret_marker
+from tomcat_cd.core.checkout import cd_git_id
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR_ENV = "TOMCAT_CD_STATE_DIR"

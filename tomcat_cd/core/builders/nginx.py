@@ -3,8 +3,8 @@ and an access log per site (the original design kept Nginx for exactly these log
 
 from __future__ import annotations
 
-from tomcat_cd import conventions
-from tomcat_cd.model import Site
+from tomcat_cd.core import conventions
+from tomcat_cd.core.model import Site
 
 ACCESS_LOG_DIR = "/var/log/nginx/tomcat-cd"
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from tomcat_cd import conventions
-from tomcat_cd.builders import dockerfile, kubernetes, tomcat
-from tomcat_cd.errors import Problem, raise_if_any
-from tomcat_cd.model import Site, load_sites
-from tomcat_cd.platform_settings import PLATFORM_STACK, parse_platform_settings, port_clashes
-from tomcat_cd.settings import StackSettings, read_stack_values
+from tomcat_cd.core import conventions
+from tomcat_cd.core.builders import dockerfile, kubernetes, tomcat
+from tomcat_cd.core.errors import Problem, raise_if_any
+from tomcat_cd.core.model import Site, load_sites
+from tomcat_cd.core.platform_settings import PLATFORM_STACK, parse_platform_settings, port_clashes
+from tomcat_cd.core.settings import StackSettings, read_stack_values
 
 # What the pull secret carries when the real password is not at hand (render).
 REDACTED = "<redacted: tomcat-cd:harborPassword>"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tomcat_cd import conventions
+from tomcat_cd.core import conventions
 
 NAMESPACE = "weave"
 IMAGE = "docker.io/weaveworks/scope:1.13.2"

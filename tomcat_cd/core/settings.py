@@ -8,19 +8,17 @@ strings as Pulumi does, so the two can never read a key differently.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
-from tomcat_cd import conventions
-from tomcat_cd.errors import Problem, Problems, raise_if_any
-from tomcat_cd.fields import Reader, type_name, yaml_problem
-from tomcat_cd.yamltext import load_yaml
+from tomcat_cd.core import conventions
+from tomcat_cd.core.errors import Problem, Problems, raise_if_any
+from tomcat_cd.core.fields import Reader, type_name, yaml_problem
+from tomcat_cd.core.yamltext import load_yaml
 
 # Docker tag characters; the whole tag must stay under 128 characters.
 VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -242,18 +240,3 @@ def load_stack_file(project_dir: Path, stack: str, versions: Mapping[str, str] |
     if domains_dir is not None:
         values["domainsDir"] = domains_dir
     return parse_settings(stack, values, source)
-
-
-def cd_git_id(project_dir: Path) -> str:
-    """The short git id of the CD configuration; `CD_GIT_ID` overrides it."""
-    given = os.environ.get("CD_GIT_ID")
-    if given is not None:
-        if not GIT_ID.fullmatch(given):
-            raise_if_any([Problem("environment", "CD_GIT_ID", f"must be a hex git id of 7-40 digits, got {given!r}")])
-        return given[:7]
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=project_dir,
-                             capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        raise_if_any([Problem(str(project_dir), "", "not a git checkout with a commit: set CD_GIT_ID")])
-    return out.stdout.strip()
