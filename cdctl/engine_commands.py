@@ -1,4 +1,5 @@
-"""cdctl commands that run the Pulumi engine: deploy, delete, history, rollback, pulumi, env."""
+"""cdctl commands that run the Pulumi engine: deploy, delete, history, rollback, drift, unlock,
+pulumi, env."""
 
 from __future__ import annotations
 
@@ -11,18 +12,22 @@ import sys
 from pathlib import Path
 
 from tomcat_cd.core import conventions
-from tomcat_cd.driver.deploy import Cancelled, Deployer, StepFailed, checked_settings, who
-from tomcat_cd.driver.engine import engine_env, pulumi_command
+from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, printable, raise_if_any
 from tomcat_cd.core.history import DomainRecord, domain_history, rollback_target
-from tomcat_cd.core.settings import BUILD_ID, VERSION, Build, StackSettings
-from tomcat_cd.core.checkout import cd_git_id
+from tomcat_cd.core.platform_settings import is_platform
+from tomcat_cd.core.settings import BUILD_ID, VERSION, Build, StackSettings, read_stack_values
+from tomcat_cd.driver.deploy import Cancelled, Deployer, SiteChange, checked_settings, who
+from tomcat_cd.driver.drift import site_drift
+from tomcat_cd.driver.engine import engine_env, pulumi_command
+from tomcat_cd.driver.locking import environment_lock, pulumi_locks, release_stale_locks
+from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
+from tomcat_cd.driver.record import sync_checkout
+from tomcat_cd.driver.update import Interrupted
 
 ENGINE_FAILED = 1
-
-
-def _deployer(args: argparse.Namespace, project_dir: Path) -> Deployer:
-    return Deployer(project_dir, args.env)
+# As a shell reports a command ended by that signal.
+EXIT_SIGNALLED = 128
 
 
 def _confirm(args: argparse.Namespace):
@@ -34,21 +39,23 @@ def _confirm(args: argparse.Namespace):
     return lambda: input("Apply this change? [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _run_change(args, project_dir: Path, settings: StackSettings, domain: str, version: str | None,
-                build: Build | None, message: str) -> int:
-    deployer = _deployer(args, project_dir)
+def _run_change(args, project_dir: Path, settings: StackSettings, change: SiteChange) -> int:
     try:
-        update = deployer.change_site(domain, version, build, message, _confirm(args), settings.build_images,
-                                      refresh=settings.target == "cluster")
+        number = Deployer(project_dir, args.env).change_site(change, settings, _confirm(args),
+                                                             refresh=settings.target == "cluster")
     except Cancelled:
         print("cancelled: nothing was changed")
         return 0
-    except StepFailed as err:
+    except Interrupted as err:
+        print(f"error: {err}: Pulumi stopped after the steps in flight; {change.domain} in {args.env} runs what "
+              f"the last finished step left (cdctl history {change.domain} --env {args.env})", file=sys.stderr)
+        return EXIT_SIGNALLED + err.signum
+    except EngineError as err:
         print(f"error: {err}", file=sys.stderr)
         print(f"the previous state of {args.env} is unchanged: the site keeps serving the version it had",
               file=sys.stderr)
         return ENGINE_FAILED
-    print(f"done: {message} (update {update} of stack {args.env})")
+    print(f"done: {change.message} (update {number} of stack {args.env})")
     return 0
 
 
@@ -76,23 +83,26 @@ def cmd_deploy(args: argparse.Namespace, project_dir: Path) -> int:
     settings = checked_settings(project_dir, args.env, args.domain, args.version)
     build = Build(build_id, cd_git_id(project_dir), who())
     message = f"deploy {args.domain} {args.version} build {build.build_id or '-'} git {build.git_id} by {build.by}"
-    return _run_change(args, project_dir, settings, args.domain, args.version, build, message)
+    return _run_change(args, project_dir, settings, SiteChange(args.domain, args.version, build, message))
 
 
 def cmd_delete(args: argparse.Namespace, project_dir: Path) -> int:
     _check_domain_version(args.domain, None)
     settings = checked_settings(project_dir, args.env, args.domain, None)
-    if args.domain not in settings.versions:
-        raise_if_any([Problem(f"Pulumi.{args.env}.yaml", f'tomcat-cd:versions["{args.domain}"]',
-                              f"{args.domain} is not deployed in {args.env}")])
-    return _run_change(args, project_dir, settings, args.domain, None, None, f"delete {args.domain} by {who()}")
+    return _run_change(args, project_dir, settings, SiteChange(args.domain, None, None, f"delete {args.domain} by {who()}"))
+
+
+def _existing_cli(args: argparse.Namespace, project_dir: Path) -> PulumiCli:
+    cli = PulumiCli(project_dir, args.env)
+    if not cli.exists():
+        raise_if_any([Problem(f"stack {args.env}", "", "has no update history yet (never deployed)")])
+    return cli
 
 
 def _records(args: argparse.Namespace, project_dir: Path) -> list[DomainRecord]:
     _check_domain_version(args.domain, None)
-    stack = _deployer(args, project_dir).existing_stack()
     # Only the versions and builds maps are read: the secrets stay encrypted (and unread).
-    return domain_history(stack.history(show_secrets=False), args.domain)
+    return domain_history(_existing_cli(args, project_dir).history(), args.domain)
 
 
 def cmd_history(args: argparse.Namespace, project_dir: Path) -> int:
@@ -114,11 +124,12 @@ def cmd_history(args: argparse.Namespace, project_dir: Path) -> int:
 def cmd_rollback(args: argparse.Namespace, project_dir: Path) -> int:
     records = _records(args, project_dir)
     target = rollback_target(records, args.domain, args.to, args.steps)
+    assert target.version is not None
     settings = checked_settings(project_dir, args.env, args.domain, target.version)
     build = Build(target.build_id, target.git_id or cd_git_id(project_dir), who())
     message = (f"rollback {args.domain} to {target.version} build {build.build_id or '-'} git {build.git_id} "
                f"(as deployed by update {target.update}) by {build.by}")
-    return _run_change(args, project_dir, settings, args.domain, target.version, build, message)
+    return _run_change(args, project_dir, settings, SiteChange(args.domain, target.version, build, message))
 
 
 DRIFT_FOUND = 3
@@ -131,8 +142,8 @@ def cmd_drift(args: argparse.Namespace, project_dir: Path) -> int:
         raise_if_any([Problem(f"Pulumi.{args.env}.yaml", "tomcat-cd:target",
                               "drift needs a cluster to compare with (render mode has none)")])
     try:
-        changes = _deployer(args, project_dir).drift(args.domain)
-    except StepFailed as err:
+        changes = site_drift(_existing_cli(args, project_dir), args.domain)
+    except EngineError as err:
         print(f"error: {err}", file=sys.stderr)
         return ENGINE_FAILED
     if not changes:
@@ -153,6 +164,10 @@ def _stack_argument(argv: list[str]) -> str | None:
     return None
 
 
+# Commands that run the program: the checkout's stack file must first hold what runs.
+RUNS_PROGRAM = frozenset({"up", "update", "preview", "pre", "refresh", "destroy"})
+
+
 def cmd_pulumi(args: argparse.Namespace, project_dir: Path) -> int:
     env = engine_env(project_dir)
     pulumi = pulumi_command(project_dir)
@@ -161,7 +176,40 @@ def cmd_pulumi(args: argparse.Namespace, project_dir: Path) -> int:
         # A stack with a file in the project is created in the backend on first use.
         subprocess.run([pulumi, "stack", "select", "--create", stack], cwd=project_dir, env=env,
                        check=True, capture_output=True)
+        if args.pulumi_args[:1] and args.pulumi_args[0] in RUNS_PROGRAM and not is_platform(
+                stack, read_stack_values(project_dir, stack)[1]):
+            cli = PulumiCli(project_dir, stack)
+            with environment_lock(project_dir, stack, cli.env["PULUMI_BACKEND_URL"], _say):
+                sync_checkout(cli, _say)
+                return subprocess.run([pulumi, *args.pulumi_args], cwd=project_dir, env=env).returncode
     return subprocess.run([pulumi, *args.pulumi_args], cwd=project_dir, env=env).returncode
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def cmd_unlock(args: argparse.Namespace, project_dir: Path) -> int:
+    cli = _existing_cli(args, project_dir)
+    backend = cli.env["PULUMI_BACKEND_URL"]
+    locks = pulumi_locks(backend, conventions.PROJECT, args.env)
+    if not locks:
+        if not backend.startswith("file://"):
+            print(f"cdctl reads locks of file:// backends only: for {backend}, check that no update runs, "
+                  f"then run: cdctl pulumi cancel -s {args.env}", file=sys.stderr)
+            return ENGINE_FAILED
+        print(f"stack {args.env} is not locked")
+        return 0
+    released = release_stale_locks(backend, conventions.PROJECT, args.env)
+    for lock in released:
+        print(f"released the lock of {lock.describe()}, which is no longer running")
+    alive = [lock for lock in locks if lock not in released]
+    for lock in alive:
+        print(f"error: stack {args.env} is locked by {lock.describe()}, which is still running (or runs on "
+              "another machine): let it finish, or stop it there", file=sys.stderr)
+    with environment_lock(project_dir, args.env, backend, _say):
+        sync_checkout(cli, print)
+    return ENGINE_FAILED if alive else 0
 
 
 def cmd_env(args: argparse.Namespace, project_dir: Path) -> int:
@@ -212,6 +260,14 @@ def add_commands(commands) -> None:
         "Compare the site's live objects with the last update (a dry-run refresh). "
         "Exit 0: none; 3: drift found (the next deploy puts it back).")
     drift.set_defaults(func=cmd_drift)
+
+    unlock = commands.add_parser(
+        "unlock", help="release the stack lock of an update that was killed (exit 1 if its holder still runs)",
+        description="Release a Pulumi stack lock whose holder is gone (a pulumi killed mid-update), stop the "
+                    "plugins it left behind, and put the checkout's stack file back in step with what runs. "
+                    "A lock whose holder still runs is left alone.")
+    unlock.add_argument("--env", required=True, choices=conventions.ENVIRONMENTS, help="the environment (stack)")
+    unlock.set_defaults(func=cmd_unlock)
 
     pulumi = commands.add_parser(
         "pulumi", help="run this project's Pulumi CLI in local mode (e.g. cdctl pulumi up -s develop)",

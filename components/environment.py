@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 
 from components.k8s_object import register
+from tomcat_cd.core.urns import ENVIRONMENT_TYPE, child_name
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,14 @@ class Environment(pulumi.ComponentResource):
     namespace_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("tomcat-cd:index:Environment", name, None, opts)
+        super().__init__(ENVIRONMENT_TYPE, name, None, opts)
         # Deleting a namespace deletes every site in it: production's is protected.
-        namespace = register(f"{name}-namespace", args.namespace,
+        namespace = register(child_name(name, "namespace"), args.namespace,
                              pulumi.ResourceOptions(parent=self, protect=args.protect))
         self.namespace_name = namespace.metadata.apply(lambda m: m["name"])
         self.children: list[pulumi.Resource] = [namespace]
         if args.pull_secret is not None:
             # Kubelet pulls site images from Harbor with the robot account.
-            self.children.append(register(f"{name}-pull-secret", args.pull_secret,
+            self.children.append(register(child_name(name, "pull-secret"), args.pull_secret,
                                           pulumi.ResourceOptions(parent=self, depends_on=[namespace])))
         self.register_outputs({"namespace_name": self.namespace_name})

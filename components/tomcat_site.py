@@ -9,28 +9,7 @@ import pulumi
 
 from components.k8s_object import register
 from tomcat_cd.core.plan import SitePlan
-
-
-SITE_TYPE = "tomcat-cd:index:TomcatSite"
-# The site's children, by part: their Pulumi types. Logical names are `<site>-<part>`.
-CHILD_TYPES = {
-    "image": "docker:index/image:Image",
-    "deployment": "kubernetes:apps/v1:Deployment",
-    "service": "kubernetes:core/v1:Service",
-}
-
-
-def child_name(site_name: str, part: str) -> str:
-    return f"{site_name}-{part}"
-
-
-def site_urns(stack: str, project: str, site_name: str, with_image: bool = True) -> list[str]:
-    """URNs of a site's component and its children, to target one site's update."""
-    prefix = f"urn:pulumi:{stack}::{project}::{SITE_TYPE}"
-    return [f"{prefix}::{site_name}"] + [
-        f"{prefix}${typ}::{child_name(site_name, part)}" for part, typ in CHILD_TYPES.items()
-        if with_image or part != "image"
-    ]
+from tomcat_cd.core.urns import SITE_TYPE, child_name
 
 
 @dataclass(frozen=True)

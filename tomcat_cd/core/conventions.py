@@ -131,6 +131,15 @@ def base_image_ref(harbor_host: str, base_image: str) -> str:
     return f"{harbor_host}/{base_image}"
 
 
+# The project's own state (local backend, manifests, locks, build contexts), git-ignored.
+STATE_DIR: Final = ".state"
+
+
+def render_dir(stack: str) -> str:
+    """Where render mode writes a stack's manifests by default, relative to the project."""
+    return posixpath.join(STATE_DIR, "manifests", stack)
+
+
 def war_path(war_root: str, domain: str, version: str) -> str:
     """Where Jenkins keeps a version's war: `<warRoot>/<domain>/<version>/ROOT.war`."""
     return posixpath.join(war_root, domain, version, "ROOT.war")

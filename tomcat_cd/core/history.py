@@ -2,18 +2,19 @@
 
 Each Pulumi update records the stack config it ran with, so the `tomcat-cd:versions`
 and `tomcat-cd:builds` maps of every update say what each domain was running. These
-functions take the Automation API's `UpdateSummary` objects (or anything shaped like
-them) and never talk to Pulumi themselves.
+functions take updates as `pulumi stack history --json` prints them (newest first) and
+never talk to Pulumi themselves.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
-from tomcat_cd.core.errors import Problem, raise_if_any
+from tomcat_cd.core import conventions
+from tomcat_cd.core.errors import Problem, Problems, raise_if_any
+from tomcat_cd.core.settings import SiteMaps, read_site_maps
 
 SUCCEEDED = "succeeded"
 
@@ -39,51 +40,55 @@ class DomainRecord:
         return data
 
 
-def _config_json(summary: Any, key: str) -> dict:
-    value = (summary.config or {}).get(key)
-    text = getattr(value, "value", value)
-    if not text or getattr(value, "secret", False):
-        return {}
+def site_maps_of(update: Mapping[str, Any]) -> SiteMaps:
+    """The versions and builds an update ran with; an entry that does not read is left out
+    (history shows what it can and never stops at one odd update)."""
+    prefix = f"{conventions.PROJECT}:"
+    values = {key[len(prefix):]: entry.get("value") for key, entry in (update.get("config") or {}).items()
+              if key.startswith(prefix) and isinstance(entry, Mapping) and not entry.get("secret")}
+    if update.get("kind") == "destroy":
+        return SiteMaps()
+    return read_site_maps(values, Problems("history", []))
+
+
+def _start_time(update: Mapping[str, Any]) -> datetime | None:
+    text = update.get("startTime")
     try:
-        parsed = json.loads(text) if isinstance(text, str) else text
+        return datetime.fromisoformat(text.replace("Z", "+00:00")) if isinstance(text, str) else None
     except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
+        return None
 
 
-def record_of(summary: Any, domain: str, number: int) -> DomainRecord:
-    """The domain as one update (an UpdateSummary) left it; `number` counts updates from 1."""
-    version = _config_json(summary, "tomcat-cd:versions").get(domain)
-    build = _config_json(summary, "tomcat-cd:builds").get(domain) or {}
-    if summary.kind == "destroy":
-        version = None
+def record_of(update: Mapping[str, Any], domain: str, number: int) -> DomainRecord:
+    """The domain as one update left it; `number` counts updates from 1."""
+    version, build = site_maps_of(update).site(domain)
     return DomainRecord(
         update=number,
-        time=summary.start_time,
-        version=version if isinstance(version, str) else None,
-        build_id=str(build.get("buildId", "")) if version else "",
-        git_id=str(build.get("gitId", "")) if version else "",
-        result=summary.result,
-        by=str(build.get("by", "")) if version else "",
-        message=summary.message or "",
+        time=_start_time(update),
+        version=version,
+        build_id=build.build_id if build and version else "",
+        git_id=build.git_id if build and version else "",
+        result=str(update.get("result", "")),
+        by=build.by if build and version else "",
+        message=str(update.get("message") or ""),
     )
 
 
-def chronological(summaries: Iterable[Any]) -> list[tuple[int, Any]]:
-    """(update number, summary), oldest first. Pulumi lists history newest first; the
-    file backend numbers every update 0, so the number is then the position."""
-    oldest_first = list(reversed(list(summaries)))
-    return [(s.version or position, s) for position, s in enumerate(oldest_first, start=1)]
+def chronological(updates: Iterable[Mapping[str, Any]]) -> list[tuple[int, Mapping[str, Any]]]:
+    """(update number, update), oldest first. Pulumi lists history newest first; the file
+    backend numbers every update 0, so the number is then the position."""
+    oldest_first = list(reversed(list(updates)))
+    return [(update.get("version") or position, update) for position, update in enumerate(oldest_first, start=1)]
 
 
-def domain_history(summaries: Iterable[Any], domain: str) -> list[DomainRecord]:
+def domain_history(updates: Iterable[Mapping[str, Any]], domain: str) -> list[DomainRecord]:
     """Newest first, the updates that changed the domain (or tried to and failed)."""
     records = []
-    live: tuple | None = (None, "", "")
-    for number, summary in chronological(summaries):
-        if summary.kind not in ("update", "destroy"):
+    live: tuple = (None, "", "")
+    for number, update in chronological(updates):
+        if update.get("kind") not in ("update", "destroy"):
             continue
-        record = record_of(summary, domain, number)
+        record = record_of(update, domain, number)
         state = (record.version, record.build_id, record.git_id)
         if state != live:
             records.append(record)
@@ -104,7 +109,7 @@ def rollback_target(records: list[DomainRecord], domain: str, to: str | None = N
         if record.version is not None and record.version not in seen:
             seen.add(record.version)
             earlier.append(record)
-    known = ", ".join(r.version for r in earlier) or "none"
+    known = ", ".join(r.version for r in earlier if r.version) or "none"
     if to is not None:
         if to == live:
             raise_if_any([Problem(domain, "--to", f"{to} is the version running now")])

@@ -56,6 +56,44 @@ class Build:
 
 
 @dataclass(frozen=True)
+class SiteMaps:
+    """What each domain runs in one stack: the `versions` and `builds` maps of its config."""
+
+    versions: dict[str, str] = field(default_factory=dict)
+    builds: dict[str, Build] = field(default_factory=dict)
+
+    def with_site(self, domain: str, version: str | None, build: Build | None) -> "SiteMaps":
+        """The maps with one domain's entries replaced (removed, with version None)."""
+        versions = {d: v for d, v in self.versions.items() if d != domain}
+        builds = {d: b for d, b in self.builds.items() if d != domain}
+        if version is not None:
+            versions[domain] = version
+            if build is not None:
+                builds[domain] = build
+        return SiteMaps(dict(sorted(versions.items())), dict(sorted(builds.items())))
+
+    def site(self, domain: str) -> tuple[str | None, Build | None]:
+        return self.versions.get(domain), self.builds.get(domain)
+
+    def config_values(self) -> dict[str, Any]:
+        """`tomcat-cd:` key -> value as the stack config holds them (an empty map: absent)."""
+        values: dict[str, Any] = {}
+        if self.versions:
+            values[f"{conventions.PROJECT}:versions"] = dict(self.versions)
+        if self.builds:
+            values[f"{conventions.PROJECT}:builds"] = {d: b.to_config() for d, b in self.builds.items()}
+        return values
+
+
+def read_site_maps(values: Mapping[str, Any], problems: Problems) -> SiteMaps:
+    """The versions and builds maps of a stack's `tomcat-cd:` values (keys without the prefix;
+    structured values as Pulumi hands them over, JSON text or decoded), each entry validated:
+    the one reading of these maps for the program, the driver and history."""
+    reader = Reader(values, problems, prefix=f"{conventions.PROJECT}:", decode_json=True)
+    return SiteMaps(_versions(reader), _builds(reader))
+
+
+@dataclass(frozen=True)
 class StackSettings:
     """What one stack deploys. Every field documents its default."""
 
@@ -113,6 +151,7 @@ def parse_settings(stack: str, values: Mapping[str, Any], source: str) -> StackS
                             f"name the stack master or develop, or set tomcat-cd:environment")
     check_secrets(reader, values, SECRET_KEYS, stack)
     target, kubeconfig = read_target(reader)
+    maps = read_site_maps(values, reader.problems)
     settings = StackSettings(
         stack=stack,
         environment=environment,
@@ -127,8 +166,8 @@ def parse_settings(stack: str, values: Mapping[str, Any], source: str) -> StackS
         render_dir=reader.string("renderDir", None),
         build_images=reader.boolean("buildImages", target == "cluster"),
         protect_namespace=reader.boolean("protectNamespace", environment == conventions.PRODUCTION),
-        versions=_versions(reader),
-        builds=_builds(reader),
+        versions=maps.versions,
+        builds=maps.builds,
     )
     raise_if_any(problems)
     return settings

@@ -15,16 +15,15 @@ from components.platform import Logging, Monitoring, ObjectsArgs
 from components.tomcat_site import RegistryLogin, TomcatSite, TomcatSiteArgs
 from tomcat_cd.core import conventions, platform_settings
 from tomcat_cd.core.builders import kubernetes
-from tomcat_cd.driver.engine import TARGETED_SITE_ENV
 from tomcat_cd.core.errors import ConfigError, Problem, raise_if_any
 from tomcat_cd.core.plan import SitePlan, StackPlan, build_plan
 from tomcat_cd.core.platform_plan import PlatformPlan, build_platform_plan
 from tomcat_cd.core.platform_settings import PlatformSettings
 from tomcat_cd.core.render import write_build_context
+from tomcat_cd.core.urns import TARGETED_SITE_ENV
 from tomcat_cd.core.settings import KNOWN_KEYS, SECRET_KEYS, StackSettings, parse_settings, secret_marker
 from tomcat_cd.core.checkout import cd_git_id
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 STATE_DIR_ENV = "TOMCAT_CD_STATE_DIR"
 
 
@@ -62,7 +61,7 @@ def refusing_bad_input():
         raise pulumi.RunError(f"{len(err.problems)} problem(s) in the domain files or stack config; nothing was changed") from None
 
 
-def load_plan(project_dir: Path = PROJECT_DIR) -> StackPlan:
+def load_plan(project_dir: Path) -> StackPlan:
     with refusing_bad_input():
         settings = settings_from_config(pulumi.get_stack())
         plan = build_plan(settings, project_dir, cd_git_id(project_dir), _secret_docker_config)
@@ -77,11 +76,12 @@ def kubernetes_provider(settings: StackSettings | PlatformSettings, project_dir:
     """Render mode writes every object as YAML and needs no cluster; cluster mode applies them
     (with `kubeconfig`: the admin kubeconfig of a cluster this stack bootstrapped)."""
     if settings.target == "render":
-        folder = Path(settings.render_dir or project_dir / ".state" / "manifests" / settings.stack)
-        if not folder.is_absolute():
-            folder = project_dir / folder
+        # Relative to the project folder, where the provider runs: the provider's inputs must
+        # not depend on where a checkout lives, or two checkouts of one stack would replace
+        # each other's provider (and with it every object) at every deploy.
+        folder = settings.render_dir or conventions.render_dir(settings.stack)
         # kubeconfig="" keeps an ambient KUBECONFIG out: render mode refuses any cluster setting.
-        return k8s.Provider("render", render_yaml_to_directory=str(folder), kubeconfig="")
+        return k8s.Provider("render", render_yaml_to_directory=folder, kubeconfig="")
     return k8s.Provider("cluster", kubeconfig=settings.kubeconfig or kubeconfig)
 
 
@@ -95,7 +95,7 @@ def _weak_secret_problems(settings: StackSettings) -> list[Problem]:
     return []
 
 
-def deploy(plan: StackPlan, project_dir: Path = PROJECT_DIR) -> dict[str, TomcatSite]:
+def deploy(plan: StackPlan, project_dir: Path) -> dict[str, TomcatSite]:
     settings = plan.settings
     with_provider = pulumi.ResourceOptions(providers=[kubernetes_provider(settings, project_dir)])
     environment = Environment(settings.environment, EnvironmentArgs(
@@ -150,7 +150,7 @@ def load_platform_plan(project_dir: Path) -> PlatformPlan:
         return build_platform_plan(settings, project_dir, pulumi.Config(conventions.PROJECT).require_secret)
 
 
-def deploy_platform(plan: PlatformPlan, project_dir: Path = PROJECT_DIR) -> None:
+def deploy_platform(plan: PlatformPlan, project_dir: Path) -> None:
     hosts = None
     if plan.settings.bootstrap and plan.steps:
         hosts = HostBootstrap("hosts", HostBootstrapArgs(plan.steps, pulumi.Config(conventions.PROJECT).require_secret))
@@ -167,7 +167,9 @@ def deploy_platform(plan: PlatformPlan, project_dir: Path = PROJECT_DIR) -> None
         pulumi.export("weaveScopeNodePort", plan.settings.weave_scope_node_port)
 
 
-def run(project_dir: Path = PROJECT_DIR) -> None:
+def run(project_dir: Path | None = None) -> None:
+    """`project_dir`: the folder of Pulumi.yaml and domains/; Pulumi runs a program there."""
+    project_dir = project_dir or Path.cwd()
     stack = pulumi.get_stack()
     if platform_settings.is_platform(stack, {"role": pulumi.Config(conventions.PROJECT).get("role")}):
         deploy_platform(load_platform_plan(project_dir), project_dir)

@@ -1,0 +1,115 @@
+"""The Pulumi CLI of one stack, run as a process: every engine call cdctl makes goes here.
+
+cdctl runs the CLI itself rather than through the Automation API: a command then imports
+nothing of Pulumi's SDK (2.4 s of start-up), and every call is one visible command line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tomcat_cd.driver.engine import engine_env, pulumi_command
+
+HISTORY_PAGE = 100
+
+
+class EngineError(Exception):
+    """A CLI call failed; `detail` is the engine's own last error line."""
+
+    def __init__(self, step: str, detail: str):
+        self.step = step
+        self.detail = detail
+        super().__init__(f"step '{step}' failed: {detail}")
+
+
+def last_error_line(output: str) -> str:
+    """The engine's most telling `error: ...` line of a failed command's output."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line[line.index("error:"):] for line in lines if "error:" in line]
+    # The engine closes with generic lines; the resource's own error says what happened.
+    specific = [e for e in errors if not re.search(r"error: (update failed|Resource monitor has terminated)", e)]
+    detail = (specific or errors or lines or ["unknown error"])[-1]
+    conflict = [line for line in lines if "had an apply conflict" in line]
+    return f"{detail} {conflict[-1]}" if conflict else detail
+
+
+@dataclass
+class PulumiCli:
+    project_dir: Path
+    stack: str
+
+    def __post_init__(self) -> None:
+        self.env = engine_env(self.project_dir)
+
+    def command(self, *args: str) -> list[str]:
+        return [pulumi_command(self.project_dir), *args, "--stack", self.stack]
+
+    def run(self, step: str, *args: str) -> str:
+        done = subprocess.run(self.command(*args), cwd=self.project_dir, env=self.env,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise EngineError(step, last_error_line(done.stderr + "\n" + done.stdout))
+        return done.stdout
+
+    def json(self, step: str, *args: str) -> Any:
+        return json.loads(self.run(step, *args, "--json") or "null")
+
+    def exists(self) -> bool:
+        listed = subprocess.run([pulumi_command(self.project_dir), "stack", "ls", "--json"], cwd=self.project_dir,
+                                env=self.env, capture_output=True, text=True)
+        if listed.returncode != 0:
+            raise EngineError("list stacks", last_error_line(listed.stderr + listed.stdout))
+        return any(s.get("name", "").rsplit("/", 1)[-1] == self.stack for s in json.loads(listed.stdout or "[]"))
+
+    def select(self, create: bool = True) -> None:
+        """Make the stack the workspace's; with `create`, make it in the backend first if new."""
+        done = subprocess.run([pulumi_command(self.project_dir), "stack", "select", *(["--create"] if create else []),
+                               self.stack], cwd=self.project_dir, env=self.env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise EngineError("select stack", last_error_line(done.stderr + done.stdout))
+
+    def _history_page(self, size: int, page: int) -> list[dict[str, Any]]:
+        return self.json("read history", "stack", "history", "--page-size", str(size), "--page", str(page)) or []
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every update, newest first, read page by page: the CLI shows 10 unless asked."""
+        updates: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            batch = self._history_page(HISTORY_PAGE, page)
+            updates += batch
+            if len(batch) < HISTORY_PAGE:
+                return updates
+            page += 1
+
+    def newest_succeeded(self) -> dict[str, Any] | None:
+        """The newest update that succeeded, read a few at a time: usually the newest one."""
+        page = 1
+        while True:
+            batch = self._history_page(10, page)
+            found = next((u for u in batch if u.get("result") == "succeeded" and u.get("kind") == "update"), None)
+            if found is not None or len(batch) < 10:
+                return found
+            page += 1
+
+    def resource_urns(self) -> set[str]:
+        state = json.loads(self.run("read state", "stack", "export") or "{}")
+        return {r.get("urn") for r in (state.get("deployment") or {}).get("resources") or []}
+
+    def config(self) -> dict[str, Any]:
+        """The checkout's stack config, secrets left encrypted: key -> {value, secret, ...}."""
+        return self.json("read config", "config", "--show-secrets=false") or {}
+
+    def set_config(self, values: dict[str, Any], removed: list[str]) -> None:
+        """Write structured values in one call (`config set` would store 1.10 as a number)."""
+        if values:
+            payload = {key: {"value": json.dumps(value), "objectValue": value, "secret": False}
+                       for key, value in values.items()}
+            self.run("set config", "config", "set-all", "--json", json.dumps(payload))
+        for key in removed:
+            self.run("set config", "config", "rm", key)

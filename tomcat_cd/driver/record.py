@@ -1,0 +1,70 @@
+"""The record of what runs: the versions and builds maps of the stack's newest successful
+update, kept in the backend. The checkout's stack file only carries them into an update.
+
+Two Jenkins workspaces deploy one environment from two checkouts; whichever deploys first
+reads what the other deployed from the backend, so neither checkout's stack file can bring
+back an old version of a site it did not touch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from tomcat_cd.core import conventions
+from tomcat_cd.core.errors import Problems
+from tomcat_cd.core.history import site_maps_of
+from tomcat_cd.core.settings import SiteMaps, read_site_maps
+from tomcat_cd.driver.pulumi_cli import PulumiCli
+
+MAP_KEYS = tuple(f"{conventions.PROJECT}:{key}" for key in ("versions", "builds"))
+
+
+def running_maps(cli: PulumiCli) -> SiteMaps | None:
+    """What the newest successful update deployed; None before the stack's first one."""
+    update = cli.newest_succeeded()
+    return site_maps_of(update) if update is not None else None
+
+
+def _values(config: Mapping[str, Any]) -> dict[str, Any]:
+    prefix = f"{conventions.PROJECT}:"
+    return {key[len(prefix):]: entry.get("objectValue", entry.get("value")) for key, entry in config.items()
+            if key in MAP_KEYS and isinstance(entry, Mapping)}
+
+
+def checkout_maps(cli: PulumiCli, problems: Problems) -> SiteMaps:
+    return read_site_maps(_values(cli.config()), problems)
+
+
+def write_checkout(cli: PulumiCli, maps: SiteMaps) -> None:
+    """Make the checkout's stack file hold exactly these maps (an empty map is removed)."""
+    values = maps.config_values()
+    present = set(cli.config())
+    cli.set_config(values, [key for key in MAP_KEYS if key not in values and key in present])
+
+
+def _changes(checkout: SiteMaps, running: SiteMaps) -> list[str]:
+    lines = []
+    for domain in sorted(set(checkout.versions) | set(running.versions)):
+        had, runs = checkout.site(domain), running.site(domain)
+        if had != runs:
+            shown = lambda site: (f"{site[0]} (git {site[1].git_id})" if site[1] else site[0]) if site[0] else "absent"
+            lines.append(f"  {domain}: {shown(had)} in the checkout, {shown(runs)} in what runs")
+    return lines
+
+
+def sync_checkout(cli: PulumiCli, out: Callable[[str], None]) -> SiteMaps:
+    """Bring the checkout's stack file in step with what runs, saying what differed; returns
+    what runs (the checkout's own maps before a stack's first update)."""
+    problems: list = []
+    checkout = checkout_maps(cli, Problems(f"Pulumi.{cli.stack}.yaml", problems))
+    running = running_maps(cli)
+    if running is None:
+        return checkout
+    changes = _changes(checkout, running)
+    if changes:
+        out(f"the checkout's Pulumi.{cli.stack}.yaml differed from what runs (the stack's last successful update); "
+            "taking what runs:")
+        for line in changes:
+            out(line)
+        write_checkout(cli, running)
+    return running

@@ -1,0 +1,118 @@
+"""One targeted `pulumi up` (or preview) of one site: streamed, interruptible, never whole-stack.
+
+`pulumi` runs as the leader of a process group of its own, so that its plugins can be
+stopped with it: a SIGINT or SIGTERM to cdctl (Ctrl-C, a Jenkins abort) is passed on as
+SIGINT, which Pulumi answers by finishing the steps in flight, saving the state and releasing
+its lock; whatever of the group is still there once it exits is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from tomcat_cd.core import conventions
+from tomcat_cd.core.urns import TARGETED_SITE_ENV
+from tomcat_cd.driver.locking import release_stale_locks, stale_lock_message
+from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli, last_error_line
+
+LOCK_WAIT_SECONDS = 300
+LOCKED = ("the stack is currently locked by", "[409] Conflict")
+
+
+class Interrupted(Exception):
+    """cdctl got SIGINT or SIGTERM during an update; Pulumi was told to stop."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+
+@dataclass(frozen=True)
+class TargetedUpdate:
+    """What one change runs: at least one target, so never a whole-stack update.
+
+    `only_site`: the program registers that site alone (fast with many sites). Pulumi counts
+    every dependent of a target as affected, so an update that targets anything the other
+    sites depend on (the environment's namespace) must leave it False: the program then
+    registers every site, none of them looks deleted, and the untargeted ones are skipped."""
+
+    domain: str
+    targets: tuple[str, ...]
+    message: str
+    refresh: bool = False
+    only_site: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            raise ValueError(f"a change of {self.domain} must target its resources: refusing a whole-stack update")
+
+    def arguments(self) -> list[str]:
+        return ([f"--target={urn}" for urn in self.targets] + ["--message", self.message]
+                + (["--refresh"] if self.refresh else []))
+
+
+def _color() -> str:
+    return "always" if sys.stdout.isatty() else "never"
+
+
+def stream(cli: PulumiCli, args: list[str], env: dict[str, str], out: Callable[[str], None]) -> tuple[int, str]:
+    """Run `pulumi ARGS`, each line to `out`; (exit code, output). Raises Interrupted."""
+    received: list[int] = []
+
+    def forward(signum: int, _frame) -> None:
+        received.append(signum)
+        try:
+            process.send_signal(signal.SIGINT)  # a second one makes Pulumi stop at once
+        except ProcessLookupError:
+            pass
+
+    process = subprocess.Popen(cli.command(*args), cwd=cli.project_dir, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            out(lines[-1])
+        code = process.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # plugins Pulumi did not stop
+        except (ProcessLookupError, PermissionError):
+            pass
+    if received:
+        raise Interrupted(received[0])
+    if code == -signal.SIGKILL:
+        # Killed from outside: the lock it held is ours to release, its holder being gone.
+        release_stale_locks(cli.env["PULUMI_BACKEND_URL"], conventions.PROJECT, cli.stack)
+    return code, "\n".join(lines)
+
+
+def run(cli: PulumiCli, update: TargetedUpdate, out: Callable[[str], None], preview: bool = False) -> None:
+    """The targeted update (or its preview); waits for a live stack lock, names a dead one."""
+    env = {**cli.env, TARGETED_SITE_ENV: update.domain} if update.only_site else cli.env
+    verb = ["preview", "--diff"] if preview else ["up", "--yes", "--skip-preview", "--diff"]
+    step = "preview" if preview else "update"
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        code, output = stream(cli, [*verb, f"--color={_color()}", *update.arguments()], env, out)
+        if code == 0:
+            return
+        if not any(text in output for text in LOCKED):
+            raise EngineError(step, last_error_line(output))
+        stale = stale_lock_message(cli.env["PULUMI_BACKEND_URL"], conventions.PROJECT, cli.stack)
+        if stale is not None:
+            raise EngineError(step, stale)
+        if time.monotonic() > deadline:
+            raise EngineError(step, f"stack {cli.stack} stayed locked by another update for {LOCK_WAIT_SECONDS} s")
+        out(f"stack {cli.stack} is locked by another update; waiting for it")
+        time.sleep(3)
