@@ -20,9 +20,9 @@ from tomcat_cd.core.settings import BUILD_ID, VERSION, Build, StackSettings, rea
 from tomcat_cd.driver.deploy import Cancelled, Deployer, SiteChange, checked_settings, who
 from tomcat_cd.driver.drift import site_drift
 from tomcat_cd.driver.engine import engine_env, pulumi_command
-from tomcat_cd.driver.locking import environment_lock, pulumi_locks, release_stale_locks
+from tomcat_cd.driver.locking import environment_lock, pulumi_locks, release_stale_locks, stop_orphaned_plugins
 from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
-from tomcat_cd.driver.record import sync_checkout
+from tomcat_cd.driver.record import sync_checkout, write_checkout
 from tomcat_cd.driver.update import Interrupted
 
 ENGINE_FAILED = 1
@@ -180,7 +180,16 @@ def cmd_pulumi(args: argparse.Namespace, project_dir: Path) -> int:
                 stack, read_stack_values(project_dir, stack)[1]):
             cli = PulumiCli(project_dir, stack)
             with environment_lock(project_dir, stack, cli.env["PULUMI_BACKEND_URL"], _say):
-                sync_checkout(cli, _say)
+                running = sync_checkout(cli, _say)
+                # The image tag of a site without a build record carries this checkout's git
+                # id: recorded, so history and rollback name the exact image.
+                unrecorded = [d for d in running.versions if d not in running.builds]
+                if unrecorded and args.pulumi_args[0] in ("up", "update"):
+                    git_id = cd_git_id(project_dir)
+                    recorded = running
+                    for domain in unrecorded:
+                        recorded = recorded.with_site(domain, running.versions[domain], Build("", git_id, who()))
+                    write_checkout(cli, recorded)
                 return subprocess.run([pulumi, *args.pulumi_args], cwd=project_dir, env=env).returncode
     return subprocess.run([pulumi, *args.pulumi_args], cwd=project_dir, env=env).returncode
 
@@ -208,6 +217,9 @@ def cmd_unlock(args: argparse.Namespace, project_dir: Path) -> int:
         print(f"error: stack {args.env} is locked by {lock.describe()}, which is still running (or runs on "
               "another machine): let it finish, or stop it there", file=sys.stderr)
     with environment_lock(project_dir, args.env, backend, _say):
+        if not alive:
+            for pid in stop_orphaned_plugins(project_dir):
+                print(f"stopped pid {pid}, a Pulumi plugin the killed update left running")
         sync_checkout(cli, print)
     return ENGINE_FAILED if alive else 0
 

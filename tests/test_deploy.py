@@ -1,139 +1,182 @@
-"""The deploy driver with the Pulumi CLI layer faked: which resources an update targets,
-what it writes to the stack config, and how a failed step restores it. The same driver
-runs against the real engine in test_engine.py."""
+"""The deploy driver with the Pulumi CLI faked: which updates a change runs and what they
+target, what it writes to the checkout's stack config, and how a failed, refused or
+interrupted step restores it. The same driver runs against the real engine in
+test_engine.py and test_soundness.py."""
 
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
-from pulumi import automation as auto
-from pulumi.automation._cmd import CommandResult
 
-from tomcat_cd.driver.deploy import Cancelled, Deployer, StepFailed
-from tomcat_cd.core.settings import Build
+from tomcat_cd.core.errors import ConfigError
+from tomcat_cd.core.settings import Build, StackSettings
+from tomcat_cd.core.urns import StackNames
+from tomcat_cd.driver import deploy, update
+from tomcat_cd.driver.deploy import Cancelled, Deployer, SiteChange
+from tomcat_cd.driver.pulumi_cli import EngineError
 
-SITE = "urn:pulumi:develop::tomcat-cd::tomcat-cd:index:TomcatSite"
+NAMES = StackNames("develop")
+ENVIRONMENT = NAMES.environment("develop", with_pull_secret=False)
+PULL_SECRET = NAMES.environment("develop", with_pull_secret=True)[-1]
+TEST_SITE = NAMES.site("test.gyyx.cn", with_image=False)
+SHOP_SITE = NAMES.site("shop.gyyx.cn", with_image=False)
 
 
-class FakeStack:
-    """The slice of `auto.Stack` the driver uses, over an in-memory config and state."""
+def update_config(versions: dict) -> dict:
+    return {"kind": "update", "result": "succeeded",
+            "config": {"tomcat-cd:versions": {"value": json.dumps(versions), "secret": False}}}
 
-    def __init__(self, config: dict, resources: list[dict], fail_on: str | None = None):
-        self.config = config
-        self.resources = resources
-        self.fail_on = fail_on
-        self.updates = 2 if resources else 0
-        self.calls: list[tuple] = []
-        self.workspace = SimpleNamespace(project_settings=lambda: SimpleNamespace(name="tomcat-cd"), env_vars={})
-        self.targeted_site: list[str | None] = []
-        """TOMCAT_CD_TARGETED_SITE as each preview/up saw it."""
 
-    def get_all_config(self):
-        return {k: auto.ConfigValue(json.dumps(v)) for k, v in self.config.items()}
+class FakeCli:
+    """The calls the driver makes of PulumiCli, over an in-memory checkout, state and history."""
 
-    def export_stack(self):
-        return SimpleNamespace(deployment={"resources": self.resources})
+    def __init__(self, checkout: dict, state: set[str], history: list[dict]):
+        self.stack = "develop"
+        self.env = {"PULUMI_BACKEND_URL": "s3://not-a-file-backend"}
+        self.checkout = checkout
+        self.state = state
+        self.updates = history
 
-    def _run(self, kind, **kwargs):
-        self.calls.append((kind, kwargs.get("target"), kwargs.get("message")))
-        self.targeted_site.append(self.workspace.env_vars.get("TOMCAT_CD_TARGETED_SITE"))
-        if self.fail_on == kind:
-            raise auto.errors.CommandError(CommandResult(stdout="", stderr="error: boom in " + kind, code=1))
+    def select(self, create: bool = True) -> None:
+        pass
 
-    def preview(self, **kwargs):
-        self._run("preview", **kwargs)
+    def config(self) -> dict:
+        return {k: {"value": json.dumps(v), "objectValue": v, "secret": False} for k, v in self.checkout.items()}
 
-    def up(self, **kwargs):
-        self._run("up", **kwargs)
+    def set_config(self, values: dict, removed: list[str]) -> None:
+        self.checkout.update(values)
+        for key in removed:
+            self.checkout.pop(key)
 
-    def history(self, page_size=None, show_secrets=True):
-        # The file backend numbers every update 0; the driver counts positions.
-        updates = [SimpleNamespace(version=0)] * (self.updates + sum(kind == "up" for kind, *_ in self.calls))
-        return updates[:page_size] if page_size else updates
+    def resource_urns(self) -> set[str]:
+        return set(self.state)
+
+    def newest_succeeded(self):
+        return next((u for u in self.updates if u["result"] == "succeeded"), None)
+
+    def history(self) -> list[dict]:
+        return self.updates
 
 
 @pytest.fixture
 def driver(tmp_path, monkeypatch):
-    def make(config: dict, resources: list[dict], fail_on: str | None = None):
-        stack = FakeStack(config, resources, fail_on)
-        deployer = Deployer(tmp_path, "develop", out=lambda line: None, color="never")
-        monkeypatch.setattr(deployer, "stack", lambda: stack)
-        monkeypatch.setattr(deployer, "_run_up", lambda stack, targets, message, refresh:
-                            stack.up(target=targets, message=message))
+    runs: list[tuple[update.TargetedUpdate, bool]] = []
 
-        def fake_cli(*args: str) -> None:
-            # What `pulumi config set-all --json` / `config rm` would do to the stack file.
-            if args[:2] == ("config", "set-all"):
-                for key, value in json.loads(args[3]).items():
-                    stack.config[key] = value["objectValue"]
-            elif args[:2] == ("config", "rm"):
-                stack.config.pop(args[2])
-        monkeypatch.setattr(deployer, "_pulumi", fake_cli)
-        return deployer, stack
+    def make(checkout: dict, state: set[str], history: list[dict], fail_on: str | None = None):
+        cli = FakeCli(checkout, state, history)
+        deployer = Deployer(tmp_path, "develop", out=lambda line: None)
+        monkeypatch.setattr(deployer, "cli", lambda: cli)
+
+        def run(cli_, planned, out, preview=False):
+            runs.append((planned, preview))
+            if fail_on == ("preview" if preview else "update"):
+                raise EngineError(fail_on, "error: boom")
+            if not preview:
+                cli.updates.insert(0, update_config(cli.checkout.get("tomcat-cd:versions", {})))
+        monkeypatch.setattr(deploy.update, "run", run)
+        return deployer, cli, runs
     return make
 
 
-ENVIRONMENT = [{"type": "tomcat-cd:index:Environment", "urn": "urn:pulumi:develop::tomcat-cd::tomcat-cd:index:Environment::develop"}]
-TEST_SITE = [{"type": "tomcat-cd:index:TomcatSite", "urn": f"{SITE}::test-gyyx-cn"},
-             {"urn": f"{SITE}$kubernetes:apps/v1:Deployment::test-gyyx-cn-deployment"},
-             {"urn": f"{SITE}$kubernetes:core/v1:Service::test-gyyx-cn-service"}]
+def settings(pull_secret: bool = False) -> StackSettings:
+    return StackSettings(stack="develop", environment="develop", harbor_host="h", build_images=False,
+                         harbor_username="robot" if pull_secret else None, harbor_password_set=pull_secret)
 
 
-def test_a_deploy_targets_the_site_and_records_version_and_build(driver):
-    deployer, stack = driver({"tomcat-cd:versions": {"test.gyyx.cn": "v1.2.0", "api.gyyx.cn": "v3"}},
-                             ENVIRONMENT + TEST_SITE)
-    number = deployer.change_site("test.gyyx.cn", "1.10", Build("93", "3fdd00f", "jenkins"), "deploy")
-    assert number == 3
-    assert stack.config["tomcat-cd:versions"] == {"api.gyyx.cn": "v3", "test.gyyx.cn": "1.10"}
-    assert stack.config["tomcat-cd:builds"] == {"test.gyyx.cn": {"buildId": "93", "gitId": "3fdd00f", "by": "jenkins"}}
-    # --yes: no separate preview; the update targets the site, its Deployment and Service.
-    assert stack.calls == [("up", [f"{SITE}::test-gyyx-cn",
-                                   f"{SITE}$kubernetes:apps/v1:Deployment::test-gyyx-cn-deployment",
-                                   f"{SITE}$kubernetes:core/v1:Service::test-gyyx-cn-service"], "deploy")]
-    # The program registers that one site only, during that update only.
-    assert stack.targeted_site == ["test.gyyx.cn"] and stack.workspace.env_vars == {}
+DEPLOYED = {"tomcat-cd:versions": {"shop.gyyx.cn": "v2.4.1", "test.gyyx.cn": "v1.2.0"}}
 
 
-def test_a_new_site_with_images_targets_its_image_too(driver):
-    deployer, stack = driver({}, ENVIRONMENT)
-    deployer.change_site("new.gyyx.cn", "v1", Build("1", "abcdef1"), "deploy", build_images=True)
-    targets = stack.calls[0][1]
-    assert f"{SITE}$docker:index/image:Image::new-gyyx-cn-image" in targets and len(targets) == 4
+def test_a_deploy_targets_the_site_alone_and_records_version_and_build(driver):
+    deployer, cli, runs = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE + SHOP_SITE), [update_config(DEPLOYED["tomcat-cd:versions"])])
+    number = deployer.change_site(SiteChange("test.gyyx.cn", "v1.3.0", Build("93", "abc1234", "jenkins"), "deploy"), settings())
+    ((planned, preview),) = runs
+    assert planned.targets == tuple(TEST_SITE) and planned.only_site and not preview
+    assert cli.checkout["tomcat-cd:versions"] == {"shop.gyyx.cn": "v2.4.1", "test.gyyx.cn": "v1.3.0"}
+    assert cli.checkout["tomcat-cd:builds"] == {"test.gyyx.cn": {"buildId": "93", "gitId": "abc1234", "by": "jenkins"}}
+    assert number == 2
 
 
-def test_the_first_update_of_a_stack_updates_everything(driver):
-    deployer, stack = driver({}, [])
-    deployer.change_site("test.gyyx.cn", "v1", Build("1", "abcdef1"), "deploy")
-    assert stack.calls == [("up", None, "deploy")]
-    assert stack.targeted_site == [None], "a full update registers every site"
+def test_what_runs_comes_from_the_backend_not_the_checkout(driver):
+    # Another checkout deployed shop v2.5.0; this checkout's file still says v2.4.1.
+    running = {"shop.gyyx.cn": "v2.5.0", "test.gyyx.cn": "v1.2.0"}
+    deployer, cli, _ = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE + SHOP_SITE), [update_config(running)])
+    deployer.change_site(SiteChange("test.gyyx.cn", "v1.3.0", None, "deploy"), settings())
+    assert cli.checkout["tomcat-cd:versions"] == {"shop.gyyx.cn": "v2.5.0", "test.gyyx.cn": "v1.3.0"}
 
 
-def test_a_delete_targets_what_exists_and_drops_the_records(driver):
-    deployer, stack = driver({"tomcat-cd:versions": {"test.gyyx.cn": "v1.2.0"},
-                              "tomcat-cd:builds": {"test.gyyx.cn": {"gitId": "3fdd00f"}}}, ENVIRONMENT + TEST_SITE)
-    deployer.change_site("test.gyyx.cn", None, None, "delete")
-    assert "tomcat-cd:versions" not in stack.config and "tomcat-cd:builds" not in stack.config
-    assert len(stack.calls[0][1]) == 3
+def test_a_first_deploy_makes_the_environment_first_with_every_site_registered(driver):
+    deployer, _, runs = driver({}, set(), [])
+    deployer.change_site(SiteChange("test.gyyx.cn", "v1.2.0", None, "deploy"), settings())
+    (environment, _), (site, _) = runs
+    assert environment.targets == tuple(ENVIRONMENT) and not environment.only_site
+    assert site.targets == tuple(TEST_SITE) and site.only_site
 
 
-@pytest.mark.parametrize("fail_on", ["up", "preview"])
-def test_a_failed_step_is_named_and_the_config_restored(driver, fail_on):
-    before = {"tomcat-cd:versions": {"test.gyyx.cn": "v1.2.0"}}
-    deployer, stack = driver(json.loads(json.dumps(before)), ENVIRONMENT + TEST_SITE, fail_on=fail_on)
-    confirm = (lambda: True) if fail_on == "preview" else None
-    with pytest.raises(StepFailed) as caught:
-        deployer.change_site("test.gyyx.cn", "v1.3.0", Build("94", "3fdd00f"), "deploy", confirm)
-    step = "update" if fail_on == "up" else "preview"
-    assert str(caught.value) == f"step '{step}' failed: error: boom in {fail_on}"
-    assert stack.config == before
+def test_a_new_pull_secret_is_made_before_the_site_that_uses_it(driver):
+    deployer, _, runs = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE + SHOP_SITE), [update_config(DEPLOYED["tomcat-cd:versions"])])
+    deployer.change_site(SiteChange("test.gyyx.cn", "v1.3.0", None, "deploy"), settings(pull_secret=True))
+    (environment, _), (site, _) = runs
+    assert environment.targets == (PULL_SECRET,) and not environment.only_site
+    assert site.targets == tuple(TEST_SITE)
+
+
+def test_a_delete_targets_what_exists_of_the_site(driver):
+    deployer, cli, runs = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE[:2] + SHOP_SITE), [update_config(DEPLOYED["tomcat-cd:versions"])])
+    deployer.change_site(SiteChange("test.gyyx.cn", None, None, "delete"), settings())
+    ((planned, _),) = runs
+    assert planned.targets == tuple(TEST_SITE[:2]) and planned.only_site
+    assert cli.checkout["tomcat-cd:versions"] == {"shop.gyyx.cn": "v2.4.1"}
+
+
+def test_a_delete_of_a_domain_only_in_the_checkout_is_refused_and_runs_nothing(driver):
+    # `config set versions["api.gyyx.cn"]` by hand: nothing of it in the state or the record.
+    checkout = {"tomcat-cd:versions": {**DEPLOYED["tomcat-cd:versions"], "api.gyyx.cn": "v1"}}
+    deployer, cli, runs = driver(checkout, set(ENVIRONMENT + TEST_SITE + SHOP_SITE), [update_config(DEPLOYED["tomcat-cd:versions"])])
+    with pytest.raises(ConfigError, match="api.gyyx.cn is not deployed in develop"):
+        deployer.change_site(SiteChange("api.gyyx.cn", None, None, "delete"), settings())
+    assert runs == []
+    assert cli.checkout["tomcat-cd:versions"] == DEPLOYED["tomcat-cd:versions"], "the checkout now holds what runs"
+
+
+def test_a_recorded_domain_with_nothing_left_is_removed_by_an_environment_update(driver):
+    recorded = {**DEPLOYED["tomcat-cd:versions"], "api.gyyx.cn": "v1"}
+    deployer, cli, runs = driver({"tomcat-cd:versions": dict(recorded)}, set(ENVIRONMENT + TEST_SITE + SHOP_SITE),
+                                 [update_config(recorded)])
+    deployer.change_site(SiteChange("api.gyyx.cn", None, None, "delete"), settings())
+    ((planned, _),) = runs
+    assert planned.targets == tuple(ENVIRONMENT) and not planned.only_site
+    assert "api.gyyx.cn" not in cli.checkout["tomcat-cd:versions"]
+
+
+def test_no_change_ever_runs_without_targets():
+    with pytest.raises(ValueError, match="refusing a whole-stack update"):
+        update.TargetedUpdate("test.gyyx.cn", (), "deploy")
+
+
+@pytest.mark.parametrize("fail_on", ["preview", "update"])
+def test_a_failed_step_is_named_and_the_checkout_restored_to_what_runs(driver, fail_on):
+    deployer, cli, _ = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE + SHOP_SITE), [update_config(DEPLOYED["tomcat-cd:versions"])],
+                              fail_on=fail_on)
+    with pytest.raises(EngineError, match=f"step '{fail_on}' failed: error: boom"):
+        deployer.change_site(SiteChange("test.gyyx.cn", "v1.3.0", None, "deploy"), settings(), confirm=lambda: True)
+    assert cli.checkout == DEPLOYED
 
 
 def test_saying_no_after_the_preview_changes_nothing(driver):
-    before = {"tomcat-cd:versions": {"test.gyyx.cn": "v1.2.0"}}
-    deployer, stack = driver(json.loads(json.dumps(before)), ENVIRONMENT + TEST_SITE)
+    deployer, cli, runs = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE + SHOP_SITE), [update_config(DEPLOYED["tomcat-cd:versions"])])
     with pytest.raises(Cancelled):
-        deployer.change_site("test.gyyx.cn", "v1.3.0", Build("94", "3fdd00f"), "deploy", confirm=lambda: False)
-    assert [call[0] for call in stack.calls] == ["preview"]
-    assert stack.config == before
+        deployer.change_site(SiteChange("test.gyyx.cn", "v1.3.0", None, "deploy"), settings(), confirm=lambda: False)
+    assert [preview for _, preview in runs] == [True]
+    assert cli.checkout == DEPLOYED
+
+
+def test_an_interrupted_update_restores_the_checkout(driver, monkeypatch):
+    deployer, cli, _ = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE + SHOP_SITE), [update_config(DEPLOYED["tomcat-cd:versions"])])
+
+    def interrupted(*args, **kwargs):
+        raise update.Interrupted(15)
+    monkeypatch.setattr(deploy.update, "run", interrupted)
+    with pytest.raises(update.Interrupted):
+        deployer.change_site(SiteChange("test.gyyx.cn", "v1.3.0", None, "deploy"), settings())
+    assert cli.checkout == DEPLOYED

@@ -1,38 +1,38 @@
-"""History parsing and rollback choice, on records shaped exactly as the Automation API
-returns them (`pulumi.automation.UpdateSummary`, newest first)."""
+"""History parsing and rollback choice, on updates shaped exactly as `pulumi stack history
+--json` prints them (newest first)."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from pulumi.automation import UpdateSummary
 
 from tomcat_cd.core.errors import ConfigError
 from tomcat_cd.core.history import domain_history, rollback_target
 
 DOMAIN = "test.gyyx.cn"
-T0 = datetime(2026, 11, 20, 8, 0, 0)
+T0 = datetime(2026, 11, 20, 8, 0, 0, tzinfo=timezone.utc)
 
 
 def summary(number: int, versions: dict, builds: dict | None = None, result: str = "succeeded",
-            kind: str = "update", message: str = "") -> UpdateSummary:
+            kind: str = "update", message: str = "") -> dict:
     config = {"tomcat-cd:harborHost": {"value": "harbor.gyyx.cn", "secret": False},
               "tomcat-cd:versions": {"value": json.dumps(versions), "secret": False},
               "tomcat-cd:harborPassword": {"secret": True}}
     if builds is not None:
         config["tomcat-cd:builds"] = {"value": json.dumps(builds), "secret": False}
-    return UpdateSummary(kind=kind, start_time=T0 + timedelta(minutes=number), message=message,
-                         environment={"exec.kind": "auto.local"}, config=config, result=result,
-                         end_time=T0 + timedelta(minutes=number, seconds=20), version=number)
+    start = (T0 + timedelta(minutes=number)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return {"version": number, "kind": kind, "startTime": start, "message": message,
+            "environment": {"exec.kind": "cli"}, "config": config, "result": result,
+            "endTime": (T0 + timedelta(minutes=number, seconds=20)).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
 
 
 def built(version: str, build_id: str, git_id: str) -> tuple[dict, dict]:
     return {DOMAIN: version, "api.gyyx.cn": "v3.0.2"}, {DOMAIN: {"buildId": build_id, "gitId": git_id, "by": "jenkins"}}
 
 
-def newest_first(*summaries: UpdateSummary) -> list[UpdateSummary]:
+def newest_first(*summaries: dict) -> list[dict]:
     return list(reversed(summaries))
 
 
@@ -53,7 +53,7 @@ def test_history_lists_each_change_of_the_domain_newest_first():
         (1, "v1.0.0", "90", "1111111", "succeeded"),
     ]
     assert records[0].by == "jenkins" and records[0].time == T0 + timedelta(minutes=5)
-    assert records[0].as_json()["time"] == "2026-11-20T08:05:00"
+    assert records[0].as_json()["time"] == "2026-11-20T08:05:00+00:00"
 
 
 def test_rollback_goes_to_the_last_successful_earlier_version():
@@ -115,6 +115,29 @@ def test_previews_and_refreshes_are_not_deploys():
     updates = newest_first(summary(1, *built("v1.0.0", "90", "1111111")),
                            summary(2, *built("v1.1.0", "91", "2222222"), kind="refresh"))
     assert [r.version for r in domain_history(updates, DOMAIN)] == ["v1.0.0"]
+
+
+def test_more_than_a_page_of_updates_keeps_every_version_and_its_number():
+    # Other sites' deploys in between: 25 updates, this domain changed in 1, 12 and 25.
+    updates = [summary(0, {DOMAIN: "v1.0.0", "api.gyyx.cn": f"v{n}"}) for n in range(1, 12)]
+    updates += [summary(0, {DOMAIN: "v1.1.0", "api.gyyx.cn": f"v{n}"}) for n in range(12, 25)]
+    updates += [summary(0, {DOMAIN: "v1.2.0", "api.gyyx.cn": "v25"})]
+    records = domain_history(list(reversed(updates)), DOMAIN)
+    assert [(r.update, r.version) for r in records] == [(25, "v1.2.0"), (12, "v1.1.0"), (1, "v1.0.0")]
+    assert rollback_target(records, DOMAIN, to="v1.0.0").update == 1
+
+
+def test_an_odd_entry_in_an_old_update_is_left_out_not_fatal():
+    odd = summary(2, {DOMAIN: "v1.1.0\nforged", "api.gyyx.cn": "v3.0.2"})
+    records = domain_history(newest_first(summary(1, *built("v1.0.0", "90", "1111111")), odd), DOMAIN)
+    assert [(r.update, r.version) for r in records] == [(2, None), (1, "v1.0.0")]
+
+
+def test_a_site_a_plain_pulumi_up_deployed_keeps_the_git_id_pulumi_recorded():
+    plain = summary(1, {DOMAIN: "v1.0.0"})
+    plain["environment"]["git.head"] = "53f6afe0123456789abcdef0123456789abcdef0"
+    (record,) = domain_history([plain], DOMAIN)
+    assert record.git_id == "53f6afe"
 
 
 def test_file_backend_numbers_updates_zero_so_position_counts():

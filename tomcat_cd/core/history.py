@@ -8,13 +8,13 @@ never talk to Pulumi themselves.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import Problem, Problems, raise_if_any
-from tomcat_cd.core.settings import SiteMaps, read_site_maps
+from tomcat_cd.core.settings import GIT_ID, SiteMaps, read_site_maps
 
 SUCCEEDED = "succeeded"
 
@@ -59,6 +59,15 @@ def _start_time(update: Mapping[str, Any]) -> datetime | None:
         return None
 
 
+def _head_git_id(update: Mapping[str, Any]) -> str:
+    """The checkout's commit Pulumi records with every update run from a git checkout: the
+    image tag's git id of every site without a build record that a whole-stack `pulumi up`
+    deployed. A targeted update re-tags nothing it did not target: "" (unknown)."""
+    environment = update.get("environment") or {}
+    head = str(environment.get("git.head", ""))
+    return head[:7] if GIT_ID.fullmatch(head) and "pulumi.flag.target" not in environment else ""
+
+
 def record_of(update: Mapping[str, Any], domain: str, number: int) -> DomainRecord:
     """The domain as one update left it; `number` counts updates from 1."""
     version, build = site_maps_of(update).site(domain)
@@ -67,7 +76,7 @@ def record_of(update: Mapping[str, Any], domain: str, number: int) -> DomainReco
         time=_start_time(update),
         version=version,
         build_id=build.build_id if build and version else "",
-        git_id=build.git_id if build and version else "",
+        git_id=(build.git_id if build else _head_git_id(update)) if version else "",
         result=str(update.get("result", "")),
         by=build.by if build and version else "",
         message=str(update.get("message") or ""),
@@ -89,6 +98,9 @@ def domain_history(updates: Iterable[Mapping[str, Any]], domain: str) -> list[Do
         if update.get("kind") not in ("update", "destroy"):
             continue
         record = record_of(update, domain, number)
+        if record.version == live[0] and not record.git_id:
+            # No build record and a targeted update of another site: the site kept its tag.
+            record = replace(record, build_id=live[1], git_id=live[2])
         state = (record.version, record.build_id, record.git_id)
         if state != live:
             records.append(record)

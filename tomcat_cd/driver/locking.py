@@ -104,31 +104,37 @@ def stale_lock_message(backend_url: str, project: str, stack: str) -> str | None
 
 
 def release_stale_locks(backend_url: str, project: str, stack: str) -> list[PulumiLock]:
-    """Remove the locks whose holders are gone; a live holder's lock stays. Also stops the
-    plugins such a holder left behind (they share its process group: cdctl starts every
-    `pulumi` as a group leader)."""
+    """Remove the locks whose holders are gone; a live holder's lock stays."""
     released = []
     for lock in pulumi_locks(backend_url, project, stack):
         if lock.holder_gone():
-            stop_orphaned_group(lock.pid)
             lock.path.unlink(missing_ok=True)
             released.append(lock)
     return released
 
 
-def stop_orphaned_group(group: int) -> None:
-    """Kill what is left of the process group of a `pulumi` that is gone (its plugins)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+def _proc(pid: str, name: str) -> bytes:
+    with open(f"/proc/{pid}/{name}", "rb") as handle:
+        return handle.read()
+
+
+def stop_orphaned_plugins(project_dir: Path) -> list[int]:
+    """Kill the Pulumi plugins left running in this checkout by a `pulumi` that died with
+    cdctl (a kill -9 of the whole job): a process working in the project folder, started
+    from Pulumi's tools, whose parent is no Pulumi process any more. Call with the
+    environment's lock held, so that no update of this checkout is running."""
+    stopped = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
             continue
         try:
-            if os.getpgid(int(entry.name)) != group:
+            if Path(os.readlink(f"/proc/{pid}/cwd")) != project_dir or b"pulumi" not in _proc(pid, "cmdline"):
                 continue
-            command = (entry / "cmdline").read_bytes()
-        except (OSError, ProcessLookupError):
+            parent = _proc(pid, "stat").rsplit(b")", 1)[1].split()[1].decode()
+            if b"pulumi" in _proc(parent, "cmdline"):
+                continue
+            os.kill(int(pid), 9)
+            stopped.append(int(pid))
+        except (OSError, IndexError, ProcessLookupError):
             continue
-        if b"pulumi" in command:  # only Pulumi's own plugins, never a process that reused the id
-            try:
-                os.kill(int(entry.name), 9)
-            except ProcessLookupError:
-                pass
+    return stopped

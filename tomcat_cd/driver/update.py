@@ -1,13 +1,15 @@
 """One targeted `pulumi up` (or preview) of one site: streamed, interruptible, never whole-stack.
 
-`pulumi` runs as the leader of a process group of its own, so that its plugins can be
-stopped with it: a SIGINT or SIGTERM to cdctl (Ctrl-C, a Jenkins abort) is passed on as
-SIGINT, which Pulumi answers by finishing the steps in flight, saving the state and releasing
-its lock; whatever of the group is still there once it exits is killed.
+A SIGINT or SIGTERM to cdctl (Ctrl-C, a Jenkins abort) is passed on to `pulumi` as SIGINT,
+which Pulumi answers by finishing the steps in flight, saving the state and releasing its
+lock. Pulumi starts each plugin in a process group of its own, so a `pulumi` killed outright
+would leave them running (listening on 127.0.0.1): cdctl is their subreaper, so they become
+its children when `pulumi` dies, and it stops every one that is left once `pulumi` exits.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -57,6 +59,45 @@ class TargetedUpdate:
                 + (["--refresh"] if self.refresh else []))
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: orphans go to init, and `cdctl unlock` stops them
+
+
+def _children() -> list[int]:
+    me = str(os.getpid())
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if stat.read().rsplit(")", 1)[1].split()[1] == me:
+                        found.append(int(entry))
+            except (OSError, IndexError):
+                continue
+    return found
+
+
+def stop_leftovers() -> None:
+    """Kill and reap what `pulumi` left behind: its plugins, re-parented to cdctl. Each
+    killed process's own children come to cdctl in turn, so this goes until none is left."""
+    for _ in range(20):
+        left = _children()
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+
+
 def _color() -> str:
     return "always" if sys.stdout.isatty() else "never"
 
@@ -72,6 +113,7 @@ def stream(cli: PulumiCli, args: list[str], env: dict[str, str], out: Callable[[
         except ProcessLookupError:
             pass
 
+    _become_subreaper()
     process = subprocess.Popen(cli.command(*args), cwd=cli.project_dir, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -85,10 +127,7 @@ def stream(cli: PulumiCli, args: list[str], env: dict[str, str], out: Callable[[
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # plugins Pulumi did not stop
-        except (ProcessLookupError, PermissionError):
-            pass
+        stop_leftovers()
     if received:
         raise Interrupted(received[0])
     if code == -signal.SIGKILL:

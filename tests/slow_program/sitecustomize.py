@@ -1,0 +1,11 @@
+"""Test-only: when TOMCAT_CD_TEST_SLOW_PROGRAM names a file, the Pulumi program (and only it)
+creates that file and then sleeps, so a test can interrupt an update at a known point."""
+
+import os
+import sys
+import time
+
+_marker = os.environ.get("TOMCAT_CD_TEST_SLOW_PROGRAM")
+if _marker and any("pulumi-language-python-exec" in arg for arg in sys.argv):
+    open(_marker, "w").close()
+    time.sleep(float(os.environ.get("TOMCAT_CD_TEST_SLOW_SECONDS", "20")))
