@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import os
 import sys
@@ -100,7 +102,7 @@ def cmd_render(args: argparse.Namespace, project_dir: Path) -> int:
     return 0
 
 
-def render_platform(args: argparse.Namespace, project_dir: Path, source: str, values: dict) -> int:
+def render_platform(args: argparse.Namespace, project_dir: Path, source: str, values: dict[str, Any]) -> int:
     if args.version:
         raise_if_any([Problem("command line", "--version", "the platform stack deploys no site versions")])
     if args.domains:
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
               "use --project-dir", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        code = args.func(args, project_dir)
+        code: int = args.func(args, project_dir)
         sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
         return code
     except KeyboardInterrupt:

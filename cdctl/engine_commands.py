@@ -10,6 +10,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 from tomcat_cd.core import conventions
 from tomcat_cd.core.checkout import cd_git_id
@@ -30,7 +31,7 @@ ENGINE_FAILED = 1
 EXIT_SIGNALLED = 128
 
 
-def _confirm(args: argparse.Namespace):
+def _confirm(args: argparse.Namespace) -> Callable[[], bool] | None:
     """None when no question is needed; else a function asking at the terminal."""
     if args.yes:
         return None
@@ -39,7 +40,7 @@ def _confirm(args: argparse.Namespace):
     return lambda: input("Apply this change? [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _run_change(args, project_dir: Path, settings: StackSettings, change: SiteChange) -> int:
+def _run_change(args: argparse.Namespace, project_dir: Path, settings: StackSettings, change: SiteChange) -> int:
     try:
         number = Deployer(project_dir, args.env).change_site(change, settings, _confirm(args),
                                                              refresh=settings.target == "cluster")
@@ -231,8 +232,8 @@ def cmd_env(args: argparse.Namespace, project_dir: Path) -> int:
     return 0
 
 
-def add_commands(commands) -> None:
-    def site_command(name: str, help: str, description: str | None = None):
+def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    def site_command(name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
         """A command about one domain in one environment: DOMAIN and --env, then its own options."""
         parser = commands.add_parser(name, help=help, description=description or help)
         parser.add_argument("domain", metavar="DOMAIN")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.k8s_object import register
 from tomcat_cd.core.urns import ENVIRONMENT_TYPE, child_name
@@ -31,7 +32,7 @@ class Environment(pulumi.ComponentResource):
         # Deleting a namespace deletes every site in it: production's is protected.
         namespace = register(child_name(name, "namespace"), args.namespace,
                              pulumi.ResourceOptions(parent=self, protect=args.protect))
-        self.namespace_name = namespace.metadata.apply(lambda m: m["name"])
+        self.namespace_name = cast(k8s.core.v1.Namespace, namespace).metadata.apply(lambda m: m["name"])
         self.children: list[pulumi.Resource] = [namespace]
         if args.pull_secret is not None:
             # Kubelet pulls site images from Harbor with the robot account.

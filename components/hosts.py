@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import pulumi
 from pulumi_command import remote
@@ -22,7 +22,7 @@ class HostBootstrapArgs:
     """A secret of the stack's config by key (`pulumi.Config.require_secret`); required."""
 
 
-def last_json_line(stdout: str) -> dict:
+def last_json_line(stdout: str) -> dict[str, Any]:
     """What a step hands on: the JSON it printed last (progress goes to standard error)."""
     lines = [line for line in (stdout or "").splitlines() if line.strip()]
     return json.loads(lines[-1]) if lines else {}
@@ -69,14 +69,14 @@ class HostBootstrap(pulumi.ComponentResource):
             ),
         )
 
-    def _secret_value(self, source: FromConfig | FromStep, secret) -> pulumi.Output[str]:
+    def _secret_value(self, source: FromConfig | FromStep, secret: Callable[[str], pulumi.Output[str]]) -> pulumi.Output[str]:
         if isinstance(source, FromConfig):
             return secret(source.key)
         stdout = self.commands[source.step].stdout
         return pulumi.Output.secret(stdout.apply(lambda text: str(last_json_line(text)[source.field])))
 
     @staticmethod
-    def _connection(host: Host, secret) -> remote.ConnectionArgs:
+    def _connection(host: Host, secret: Callable[[str], pulumi.Output[str]]) -> remote.ConnectionArgs:
         return remote.ConnectionArgs(host=host.address, port=host.port, user=host.user,
                                      private_key=secret(host.key_secret), host_key=host.host_key,
                                      dial_error_limit=20)

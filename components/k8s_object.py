@@ -35,4 +35,5 @@ def register(logical_name: str, obj: dict[str, Any], opts: pulumi.ResourceOption
     if key not in RESOURCE_TYPES:
         raise ValueError(f"no Pulumi resource type registered for {key[0]} {key[1]}")
     fields = {_snake(k): v for k, v in obj.items() if k not in ("apiVersion", "kind")}
-    return RESOURCE_TYPES[key](logical_name, opts=opts, **fields)
+    resource: pulumi.CustomResource = RESOURCE_TYPES[key](logical_name, opts=opts, **fields)
+    return resource

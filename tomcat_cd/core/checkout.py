@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from tomcat_cd.core.errors import Problem, raise_if_any
+from tomcat_cd.core.errors import ConfigError, Problem, raise_if_any
 from tomcat_cd.core.settings import GIT_ID
 _FULL_ID = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
@@ -68,5 +68,5 @@ def cd_git_id(project_dir: Path) -> str:
         return given[:7]
     commit = head_commit(project_dir)
     if commit is None:
-        raise_if_any([Problem(str(project_dir), "", "not a git checkout with a commit: set CD_GIT_ID")])
+        raise ConfigError([Problem(str(project_dir), "", "not a git checkout with a commit: set CD_GIT_ID")])
     return commit[:7]

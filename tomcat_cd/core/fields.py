@@ -97,7 +97,7 @@ class Reader:
             return default
         return value
 
-    def string(self, key: str, default: Any = _MISSING, pattern: re.Pattern | None = None,
+    def string(self, key: str, default: Any = _MISSING, pattern: re.Pattern[str] | None = None,
                what: str = "") -> Any:
         value = self._get(key, default is _MISSING)
         if value is _MISSING:
@@ -147,7 +147,7 @@ class Reader:
         """A reader over a sub-mapping (empty when absent or of the wrong type)."""
         return Reader(self.mapping(key) or {}, self.problems, self.path(key) + ".", self.decode_json)
 
-    def string_map(self, key: str, key_pattern: re.Pattern, key_what: str) -> dict[str, str]:
+    def string_map(self, key: str, key_pattern: re.Pattern[str], key_what: str) -> dict[str, str]:
         result: dict[str, str] = {}
         for name, value in (self.mapping(key) or {}).items():
             field = f"{self.path(key)}.{name}"

@@ -93,7 +93,7 @@ def chronological(updates: Iterable[Mapping[str, Any]]) -> list[tuple[int, Mappi
 def domain_history(updates: Iterable[Mapping[str, Any]], domain: str) -> list[DomainRecord]:
     """Newest first, the updates that changed the domain (or tried to and failed)."""
     records = []
-    live: tuple = (None, "", "")
+    live: tuple[str | None, str, str] = (None, "", "")
     for number, update in chronological(updates):
         if update.get("kind") not in ("update", "destroy"):
             continue

@@ -5,6 +5,8 @@ Loading validates every file and reports every problem at once (see errors.py).
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -169,7 +171,7 @@ def load_site(path: Path, problems: Problems) -> Site | None:
     return parse_site(domain, path, data, problems)
 
 
-def parse_site(domain: str, path: Path, data: dict, problems: Problems) -> Site:
+def parse_site(domain: str, path: Path, data: dict[str, Any], problems: Problems) -> Site:
     reader = Reader(data, problems)
     reader.reject_unknown(KNOWN_KEYS)
     port = reader.integer("nodePort", low=conventions.MASTER_FIRST_NODE_PORT,
@@ -224,7 +226,7 @@ def _env(reader: Reader) -> dict[str, str]:
 
 def _replicas(reader: Reader) -> dict[str, int]:
     reader.reject_unknown(set(conventions.ENVIRONMENTS))
-    defaults = Site.__dataclass_fields__["replicas"].default_factory()
+    defaults = Site(domain="", source="", master_node_port=0).replicas
     return {env: reader.integer(env, defaults[env], low=0, high=100) for env in conventions.ENVIRONMENTS}
 
 
@@ -255,7 +257,7 @@ NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]")
 
 
 def _regex(reader: Reader, key: str) -> str | None:
-    pattern = reader.string(key, None)
+    pattern: str | None = reader.string(key, None)
     if pattern is None:
         return None
     try:
@@ -311,7 +313,7 @@ def _check_tomcat_overrides(tomcat_dir: Path, problems: Problems) -> None:
                 problems.for_source(shown).add("", f"not well-formed XML: {err}")
 
 
-def _check_orphan_folders(folder: Path, problems: list[Problem], shown) -> None:
+def _check_orphan_folders(folder: Path, problems: list[Problem], shown: Callable[[Path], str]) -> None:
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and p.suffix not in (".yaml", ".yml")):
         if not (folder / f"{sub.name}.yaml").exists():
             problems.append(Problem(shown(sub), "", f"folder has no domain file {sub.name}.yaml beside it"))

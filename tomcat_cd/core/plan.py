@@ -90,7 +90,7 @@ def build_plan(settings: StackSettings, project_dir: Path, cd_git_id: str,
     raise_if_any(_platform_port_problems(sites, project_dir))
     environment = settings.environment
     pull_secret = None
-    if settings.pull_secret_name:
+    if settings.pull_secret_name and settings.harbor_username:
         make_config = docker_config or (lambda registry, user: kubernetes.docker_config_json(registry, user, REDACTED))
         pull_secret = kubernetes.pull_secret(environment, make_config(settings.harbor_host, settings.harbor_username))
     plans = tuple(
@@ -118,8 +118,10 @@ def site_plan(site: Site, version: str, settings: StackSettings, cd_git_id: str)
 
 def build_context(site: Site, version: str, settings: StackSettings, image: str) -> BuildContext:
     base = conventions.base_image_ref(settings.harbor_host, site.base_image or settings.base_image)
-    copies = {f"tomcat/{p.relative_to(site.tomcat_dir).as_posix()}": str(p) for p in site.tomcat_files()}
-    copies.update({f"config/{p.relative_to(site.config_dir).as_posix()}": str(p) for p in site.config_files()})
+    copies = {f"tomcat/{p.relative_to(site.tomcat_dir).as_posix()}": str(p)
+              for p in site.tomcat_files()} if site.tomcat_dir else {}
+    if site.config_dir:
+        copies.update({f"config/{p.relative_to(site.config_dir).as_posix()}": str(p) for p in site.config_files()})
     # A site's own Tomcat file replaces the generated one of the same name.
     files = {f"tomcat/{name}": text for name, text in tomcat.generated_conf_files().items()
              if f"tomcat/{name}" not in copies}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import Problem, Problems, raise_if_any
@@ -17,6 +17,9 @@ from tomcat_cd.core.hosts.inventory import (DEFAULT_KEY_SECRET, Cluster, Harbor,
                                        parse_inventory, parse_offsite)
 from tomcat_cd.core.settings import check_secrets, read_target
 from tomcat_cd.core.versions import kubernetes_version
+
+if TYPE_CHECKING:  # the model reads no platform settings; only the port check needs its type
+    from tomcat_cd.core.model import Site
 
 PLATFORM_STACK = "platform"
 SECRET_KEYS = frozenset({"elasticPassword", "kibanaPassword", "filebeatPassword"})
@@ -110,7 +113,7 @@ def platform_ports(settings: PlatformSettings) -> dict[int, str]:
     return ports
 
 
-def port_clashes(settings: PlatformSettings, sites: list) -> list[tuple[Any, str, int, str]]:
+def port_clashes(settings: PlatformSettings, sites: list[Site]) -> list[tuple[Site, str, int, str]]:
     """(site, environment, port, platform setting) for every site port a platform service also takes."""
     taken = platform_ports(settings)
     return [(site, env, site.node_port(env), taken[site.node_port(env)])

@@ -49,7 +49,7 @@ def plan_files(plan: StackPlan) -> dict[str, bytes]:
     return files
 
 
-def sync_tree(root: Path, files: dict[str, bytes], owned: tuple[str, ...] = ("",), keep: frozenset = frozenset()) -> int:
+def sync_tree(root: Path, files: dict[str, bytes], owned: tuple[str, ...] = ("",), keep: frozenset[str] = frozenset()) -> int:
     """Make the `owned` folders under `root` hold exactly `files` (plus `keep`); returns files written."""
     existing = {p.relative_to(root).as_posix() for sub in owned if (root / sub).is_dir()
                 for p in (root / sub).rglob("*") if p.is_file() or p.is_symlink()}

@@ -87,9 +87,12 @@ class Deployer:
         existing = cli.resource_urns()
         environment = names.environment(settings.environment, settings.pull_secret_name is not None)
         missing = [urn for urn in environment if urn not in existing]
-        of_environment = lambda targets: update.TargetedUpdate(  # noqa: E731
-            change.domain, tuple(targets), f"{change.message} (environment {settings.environment})", refresh,
-            only_site=False)
+
+        def of_environment(targets: list[str]) -> update.TargetedUpdate:
+            return update.TargetedUpdate(change.domain, tuple(targets),
+                                         f"{change.message} (environment {settings.environment})", refresh,
+                                         only_site=False)
+
         updates = [of_environment(missing)] if missing else []
         if change.version is not None:
             site = names.site(change.domain, settings.build_images)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from tomcat_cd.core import conventions
-from tomcat_cd.core.errors import Problems
+from tomcat_cd.core.errors import Problem, Problems
 from tomcat_cd.core.history import site_maps_of
-from tomcat_cd.core.settings import SiteMaps, read_site_maps
+from tomcat_cd.core.settings import Build, SiteMaps, read_site_maps
 from tomcat_cd.driver.pulumi_cli import PulumiCli
 
 MAP_KEYS = tuple(f"{conventions.PROJECT}:{key}" for key in ("versions", "builds"))
@@ -47,15 +47,20 @@ def _changes(checkout: SiteMaps, running: SiteMaps) -> list[str]:
     for domain in sorted(set(checkout.versions) | set(running.versions)):
         had, runs = checkout.site(domain), running.site(domain)
         if had != runs:
-            shown = lambda site: (f"{site[0]} (git {site[1].git_id})" if site[1] else site[0]) if site[0] else "absent"
-            lines.append(f"  {domain}: {shown(had)} in the checkout, {shown(runs)} in what runs")
+            lines.append(f"  {domain}: {_shown(*had)} in the checkout, {_shown(*runs)} in what runs")
     return lines
+
+
+def _shown(version: str | None, build: Build | None) -> str:
+    if version is None:
+        return "absent"
+    return f"{version} (git {build.git_id})" if build else version
 
 
 def sync_checkout(cli: PulumiCli, out: Callable[[str], None]) -> SiteMaps:
     """Bring the checkout's stack file in step with what runs, saying what differed; returns
     what runs (the checkout's own maps before a stack's first update)."""
-    problems: list = []
+    problems: list[Problem] = []
     checkout = checkout_maps(cli, Problems(f"Pulumi.{cli.stack}.yaml", problems))
     running = running_maps(cli)
     if running is None:

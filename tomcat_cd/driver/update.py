@@ -106,7 +106,7 @@ def stream(cli: PulumiCli, args: list[str], env: dict[str, str], out: Callable[[
     """Run `pulumi ARGS`, each line to `out`; (exit code, output). Raises Interrupted."""
     received: list[int] = []
 
-    def forward(signum: int, _frame) -> None:
+    def forward(signum: int, _frame: object) -> None:
         received.append(signum)
         try:
             process.send_signal(signal.SIGINT)  # a second one makes Pulumi stop at once

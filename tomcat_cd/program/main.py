@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from typing import Any, Iterator
 from pathlib import Path
 
 import pulumi
@@ -27,7 +28,7 @@ from tomcat_cd.core.checkout import cd_git_id
 STATE_DIR_ENV = "TOMCAT_CD_STATE_DIR"
 
 
-def config_values(known: frozenset[str], secret_keys: frozenset[str]) -> dict:
+def config_values(known: frozenset[str], secret_keys: frozenset[str]) -> dict[str, Any]:
     """The stack's `tomcat-cd:` values as Pulumi hands them to the program; a secret is
     passed on as a marker, its value left in Pulumi."""
     config = pulumi.Config(conventions.PROJECT)
@@ -51,7 +52,7 @@ def _secret_docker_config(registry: str, username: str) -> pulumi.Output[str]:
 
 
 @contextmanager
-def refusing_bad_input():
+def refusing_bad_input() -> Iterator[None]:
     """Bad input stops the program before a single resource is registered: nothing changes."""
     try:
         yield

@@ -68,7 +68,8 @@ def elasticsearch(settings: PlatformSettings) -> list[dict[str, Any]]:
                 {"name": "xpack.security.transport.ssl.truststore.path", "value": "certs/elastic-certificates.p12"}]
     else:
         env.append({"name": "discovery.type", "value": "single-node"})
-    mounts = [{"name": "data", "mountPath": "/usr/share/elasticsearch/data", "subPathExpr": "$(POD_NAME)"}]
+    mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": "/usr/share/elasticsearch/data",
+                                     "subPathExpr": "$(POD_NAME)"}]
     volumes: list[dict[str, Any]] = [{"name": "data", "hostPath": {"path": ELASTIC_DATA_DIR, "type": "DirectoryOrCreate"}}]
     if multi:
         mounts.append({"name": "transport", "mountPath": "/usr/share/elasticsearch/config/certs", "readOnly": True})

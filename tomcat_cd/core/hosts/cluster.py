@@ -7,6 +7,8 @@ dashboard images on every node.
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from tomcat_cd.core import conventions
@@ -45,7 +47,7 @@ _Dumper.add_representer(ShellVariable, lambda dumper, value: dumper.represent_sc
     "tag:yaml.org,2002:str", str(value), style='"'))
 
 
-def _yaml_documents(*documents: dict) -> str:
+def _yaml_documents(*documents: dict[str, Any]) -> str:
     return "---\n".join(yaml.dump(doc, Dumper=_Dumper, sort_keys=False) for doc in documents)
 
 

@@ -218,7 +218,8 @@ def parse_harbor(reader: Reader, inventory: Inventory) -> Harbor | None:
 
 def parse_offsite(reader: Reader) -> str | None:
     reader.reject_unknown({"offsite"})
-    return reader.string("offsite", None, RSYNC_TARGET, "an rsync target such as backup@10.0.0.50:/srv/backups")
+    offsite: str | None = reader.string("offsite", None, RSYNC_TARGET, "an rsync target such as backup@10.0.0.50:/srv/backups")
+    return offsite
 
 
 def node_folders() -> list[str]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Mapping
 
 from tomcat_cd.core import conventions
 from tomcat_cd.core.hosts import cluster, services
-from tomcat_cd.core.hosts.inventory import Host
+from tomcat_cd.core.hosts.inventory import Cluster, Harbor, Host
 from tomcat_cd.core.hosts.script import script
 
 if TYPE_CHECKING:
@@ -57,8 +57,8 @@ class RemoteStep:
         return f"hosts/{self.host.name}/{self.name}.sh"
 
 
-def _nodes_steps(settings: PlatformSettings) -> list[RemoteStep]:
-    inventory, spec, harbor = settings.inventory, settings.cluster, settings.harbor
+def _nodes_steps(settings: PlatformSettings, spec: Cluster) -> list[RemoteStep]:
+    inventory, harbor = settings.inventory, settings.harbor
     first, *other_planes = inventory.control_planes
     steps = [RemoteStep(f"prepare-{node.name}", node, cluster.prepare_node(node, spec, harbor))
              for node in inventory.nodes]
@@ -101,8 +101,7 @@ def _join(settings: PlatformSettings, node: Host, control_plane: bool, after: tu
                                             for name in names})
 
 
-def _harbor_steps(settings: PlatformSettings, domains: list[str]) -> list[RemoteStep]:
-    host, harbor = settings.inventory.harbor, settings.harbor
+def _harbor_steps(host: Host, harbor: Harbor, domains: list[str]) -> list[RemoteStep]:
     steps = [RemoteStep("harbor-install", host, services.install_harbor(host, harbor),
                         secrets=_from_config(services.HARBOR_INSTALL_SECRETS))]
     for project in [conventions.HARBOR_TEMPLATE_PROJECT, *domains]:
@@ -122,10 +121,11 @@ def remote_steps(settings: PlatformSettings, domains: list[str], nginx_configs: 
     """Every step for the inventory of a PlatformSettings, dependencies before dependents."""
     inventory = settings.inventory
     steps: list[RemoteStep] = []
-    if inventory.control_planes:
-        steps += _nodes_steps(settings)
-    if inventory.harbor:
-        steps += _harbor_steps(settings, domains)
+    # The settings hold a cluster spec with control planes and Harbor's with its host.
+    if inventory.control_planes and settings.cluster is not None:
+        steps += _nodes_steps(settings, settings.cluster)
+    if inventory.harbor is not None and settings.harbor is not None:
+        steps += _harbor_steps(inventory.harbor, settings.harbor, domains)
     if inventory.jenkins:
         version = settings.jenkins_version or services.JENKINS_VERSION
         steps.append(RemoteStep("jenkins-install", inventory.jenkins,

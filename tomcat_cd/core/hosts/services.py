@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 
 import yaml
@@ -34,9 +36,9 @@ def _harbor_dir(harbor: Harbor) -> str:
     return f"/opt/harbor-{harbor.version}"
 
 
-def harbor_config(harbor: Harbor) -> dict:
+def harbor_config(harbor: Harbor) -> dict[str, Any]:
     """harbor.yml (the installer's template fields); the passwords are `${VAR}`s filled on the host."""
-    config: dict = {"hostname": harbor.hostname, "http": {"port": harbor.api_port if harbor.scheme == "http" else 80}}
+    config: dict[str, Any] = {"hostname": harbor.hostname, "http": {"port": harbor.api_port if harbor.scheme == "http" else 80}}
     if harbor.scheme == "https":
         config["https"] = {"port": harbor.api_port, "certificate": HARBOR_CERT, "private_key": HARBOR_KEY}
     config.update({
@@ -136,7 +138,7 @@ def harbor_project(host: Host, harbor: Harbor, project: str) -> str:
     return script(f"Harbor project {project} (private), through Harbor's API", host, body, HARBOR_SECRETS)
 
 
-def robot_permissions() -> list[dict]:
+def robot_permissions() -> list[dict[str, Any]]:
     return [{"kind": "project", "namespace": "*",
              "access": [{"resource": "repository", "action": "push"}, {"resource": "repository", "action": "pull"}]}]
 
@@ -175,7 +177,7 @@ def harbor_robot(host: Host, harbor: Harbor) -> str:
                   host, body, HARBOR_ROBOT_SECRETS)
 
 
-def thin_backup_casc() -> dict:
+def thin_backup_casc() -> dict[str, Any]:
     """ThinBackup (>= 2.0) through Configuration as Code: hourly full backups, 10 kept."""
     return {"unclassified": {"thinBackup": {
         "backupPath": JENKINS_BACKUP_DIR,
