@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
 from cdctl import engine_commands
-from tomcat_cd.core import conventions
+from tomcat_cd.core import conventions, domain_file
 from tomcat_cd.driver.engine import EngineMissing
 from tomcat_cd.core.errors import EXIT_BAD_INPUT, ConfigError, Problem, raise_if_any
 from tomcat_cd.core.model import load_sites
@@ -32,6 +33,7 @@ which version of which site it runs.
 EPILOG = """\
 examples:
   cdctl check                                   validate every domain file
+  cdctl schema > schemas/domain.schema.json     the JSON Schema editors check domain files with
   cdctl render --stack develop --out out/       write what the develop stack deploys
   cdctl render --stack master --out out/ --version test.gyyx.cn=v1.3.0
   cdctl render --stack platform --out out/      logging, monitoring, and the host scripts (out/hosts/)
@@ -126,6 +128,11 @@ def render_platform(args: argparse.Namespace, project_dir: Path, source: str, va
     return 0
 
 
+def cmd_schema(args: argparse.Namespace, project_dir: Path) -> int:
+    print(json.dumps(domain_file.json_schema(), indent=2, sort_keys=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdctl", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -149,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--version", action="append", default=[], metavar="DOMAIN=VERSION",
                         help="deploy this version of a domain, as Jenkins' VERSION would (repeatable)")
     render.set_defaults(func=cmd_render)
+
+    schema = commands.add_parser(
+        "schema", help="print the JSON Schema of a domain file (for editors; a copy is schemas/domain.schema.json)",
+        description="Print the JSON Schema of domains/<domain>.yaml. With the YAML language server, the line "
+                    "`# yaml-language-server: $schema=../schemas/domain.schema.json` at the top of a domain "
+                    "file makes an editor check it while it is typed.")
+    schema.set_defaults(func=cmd_schema)
     engine_commands.add_commands(commands)
     return parser
 

@@ -191,3 +191,29 @@ def test_tomcat_overrides_must_be_tomcat_conf_files_and_well_formed(empty_projec
 def test_missing_domains_folder(tmp_path):
     with pytest.raises(ConfigError, match="domains folder not found"):
         load_sites(tmp_path / "nowhere")
+
+
+def test_the_committed_json_schema_is_what_cdctl_schema_prints():
+    from conftest import REPO, cdctl
+
+    printed = cdctl("schema")
+    assert printed.code == 0, printed.err
+    assert printed.out == (REPO / "schemas/domain.schema.json").read_text(), "run: cdctl schema > schemas/domain.schema.json"
+
+
+def test_the_example_domain_files_name_the_schema_and_pass_a_real_json_schema_validator():
+    import json
+
+    import jsonschema
+    import yaml
+
+    from conftest import REPO
+
+    schema = json.loads((REPO / "schemas/domain.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in sorted((REPO / "domains").glob("*.yaml")):
+        assert path.read_text().splitlines()[0] == "# yaml-language-server: $schema=../schemas/domain.schema.json", path
+        assert list(validator.iter_errors(yaml.safe_load(path.read_text()))) == [], path
+    for bad in ({"replicas": {"master": 2}}, {"nodePort": 40000}, {"nodePort": 32001, "replica": 2},
+                {"nodePort": 32001, "resources": {"cpu": "lots"}}, {"nodePort": 32001, "env": {"1X": "y"}}):
+        assert list(validator.iter_errors(bad)), bad
