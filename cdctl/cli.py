@@ -19,7 +19,8 @@ from tomcat_cd.core.plan import build_plan
 from tomcat_cd.core.platform_plan import build_platform_plan
 from tomcat_cd.core.platform_settings import SECRET_KEYS, is_platform, parse_platform_settings
 from tomcat_cd.core.render import write_platform, write_plan
-from tomcat_cd.core.settings import VERSION, load_stack_file, read_stack_values
+from tomcat_cd.core.settings import load_stack_file, read_stack_values
+from tomcat_cd.core.stack_file import VERSION
 from tomcat_cd.core.checkout import cd_git_id
 
 DESCRIPTION = """\

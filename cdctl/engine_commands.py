@@ -17,7 +17,8 @@ from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, printable, raise_if_any
 from tomcat_cd.core.history import DomainRecord, domain_history, rollback_target
 from tomcat_cd.core.platform_settings import is_platform
-from tomcat_cd.core.settings import BUILD_ID, VERSION, Build, StackSettings, read_stack_values
+from tomcat_cd.core.settings import Build, StackSettings, read_stack_values
+from tomcat_cd.core.stack_file import BUILD_ID, VERSION
 from tomcat_cd.driver.deploy import Cancelled, Deployer, SiteChange, checked_settings, who
 from tomcat_cd.driver.drift import site_drift
 from tomcat_cd.driver.engine import engine_env, pulumi_command

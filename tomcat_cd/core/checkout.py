@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from tomcat_cd.core.errors import ConfigError, Problem, raise_if_any
-from tomcat_cd.core.settings import GIT_ID
+from tomcat_cd.core.stack_file import GIT_ID
 _FULL_ID = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
 

@@ -14,7 +14,8 @@ from typing import Any, Iterable, Mapping
 
 from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import Problem, Problems, raise_if_any
-from tomcat_cd.core.settings import GIT_ID, SiteMaps, read_site_maps
+from tomcat_cd.core.settings import SiteMaps, read_site_maps
+from tomcat_cd.core.stack_file import GIT_ID
 
 SUCCEEDED = "succeeded"
 

@@ -8,6 +8,7 @@ strings as Pulumi does, so the two can never read a key differently.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,31 +17,15 @@ from typing import Any, Mapping
 import yaml
 
 from tomcat_cd.core import conventions
-from tomcat_cd.core.errors import Problem, Problems, raise_if_any
-from tomcat_cd.core.fields import Reader, type_name, yaml_problem
+from tomcat_cd.core.errors import ConfigError, Problem, Problems, raise_if_any
+from tomcat_cd.core.fields import Reader, yaml_problem
+from tomcat_cd.core.schema import keys_of, validated
+from tomcat_cd.core.stack_file import TARGETS, StackFile, read_entries
 from tomcat_cd.core.yamltext import load_yaml
-
-# Docker tag characters; the whole tag must stay under 128 characters.
-VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-GIT_ID = re.compile(r"^[0-9a-f]{7,40}$")
-# A Jenkins build number or tag, and who deployed: both go into update messages and history.
-BUILD_ID = re.compile(r"[A-Za-z0-9._#-]{0,64}")
-BY = re.compile(r"[A-Za-z0-9._@+-]{0,64}")
-HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
-
-# `pulumi config set --path` stores 1.10 as a number unless told otherwise.
-STRING_HINT = " (set it with pulumi config set --path --type string)"
 
 # Keys whose values are Pulumi secrets; they are never read into StackSettings.
 SECRET_KEYS = frozenset({"harborPassword"})
-
-KNOWN_KEYS = frozenset({
-    "environment", "harborHost", "harborUsername", "baseImage", "warRoot", "domainsDir",
-    "buildImages", "protectNamespace", "versions", "builds", "target", "kubeconfig", "renderDir",
-}) | SECRET_KEYS
-
-# Where Kubernetes objects go: written as files (no cluster needed) or applied to a cluster.
-TARGETS = ("render", "cluster")
+KNOWN_KEYS = frozenset(keys_of(StackFile))
 
 
 @dataclass(frozen=True)
@@ -87,10 +72,22 @@ class SiteMaps:
 
 def read_site_maps(values: Mapping[str, Any], problems: Problems) -> SiteMaps:
     """The versions and builds maps of a stack's `tomcat-cd:` values (keys without the prefix;
-    structured values as Pulumi hands them over, JSON text or decoded), each entry validated:
-    the one reading of these maps for the program, the driver and history."""
-    reader = Reader(values, problems, prefix=f"{conventions.PROJECT}:", decode_json=True)
-    return SiteMaps(_versions(reader), _builds(reader))
+    structured values as Pulumi hands them over, JSON text or decoded), each entry validated
+    on its own (tomcat_cd.core.stack_file): the one reading of these maps for the program, the
+    driver and history."""
+    maps = {key: _decoded(values.get(key)) for key in ("versions", "builds")}
+    versions, builds = read_entries(maps["versions"], maps["builds"], problems, f"{conventions.PROJECT}:")
+    return SiteMaps(dict(sorted(versions.items())),
+                    {domain: Build(b.build_id, b.git_id, b.by) for domain, b in sorted(builds.items())})
+
+
+def _decoded(value: Any) -> Mapping[Any, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, Mapping) else {}
 
 
 @dataclass(frozen=True)
@@ -142,35 +139,37 @@ class StackSettings:
 def parse_settings(stack: str, values: Mapping[str, Any], source: str) -> StackSettings:
     """Validate the `tomcat-cd:` values of one stack (keys without the prefix)."""
     problems: list[Problem] = []
-    reader = Reader(values, Problems(source, problems), prefix=f"{conventions.PROJECT}:", decode_json=True)
-    reader.reject_unknown(set(KNOWN_KEYS))
-    environment = reader.string("environment", stack)
+    sink = Problems(source, problems)
+    prefix = f"{conventions.PROJECT}:"
+    check_secrets(sink, values, SECRET_KEYS, stack)
+    fields = validated(StackFile, values, sink, prefix)
+    maps = read_site_maps(values, sink)
+    if fields is None:
+        raise ConfigError(problems)
+    environment = fields.environment or stack
     if environment not in conventions.ENVIRONMENTS:
-        reader.problems.add("tomcat-cd:environment",
-                            f"unknown environment {environment!r} for stack {stack!r}: "
-                            f"name the stack master or develop, or set tomcat-cd:environment")
-    check_secrets(reader, values, SECRET_KEYS, stack)
-    target, kubeconfig = read_target(reader)
-    maps = read_site_maps(values, reader.problems)
-    settings = StackSettings(
+        sink.add("tomcat-cd:environment", f"unknown environment {environment!r} for stack {stack!r}: "
+                                          "name the stack master or develop, or set tomcat-cd:environment")
+    target = fields.target or ("cluster" if fields.kubeconfig else "render")
+    raise_if_any(problems)
+    return StackSettings(
         stack=stack,
         environment=environment,
-        harbor_host=reader.string("harborHost", pattern=HOST, what="a host name such as harbor.gyyx.cn"),
-        harbor_username=reader.string("harborUsername", None),
+        harbor_host=fields.harbor_host,
+        harbor_username=fields.harbor_username,
         harbor_password_set=values.get("harborPassword") is not None,
-        base_image=reader.string("baseImage", StackSettings.base_image),
-        war_root=reader.string("warRoot", StackSettings.war_root),
-        domains_dir=reader.string("domainsDir", StackSettings.domains_dir),
+        base_image=fields.base_image,
+        war_root=fields.war_root,
+        domains_dir=fields.domains_dir,
         target=target,
-        kubeconfig=kubeconfig,
-        render_dir=reader.string("renderDir", None),
-        build_images=reader.boolean("buildImages", target == "cluster"),
-        protect_namespace=reader.boolean("protectNamespace", environment == conventions.PRODUCTION),
+        kubeconfig=fields.kubeconfig,
+        render_dir=fields.render_dir,
+        build_images=target == "cluster" if fields.build_images is None else fields.build_images,
+        protect_namespace=(environment == conventions.PRODUCTION if fields.protect_namespace is None
+                           else fields.protect_namespace),
         versions=maps.versions,
         builds=maps.builds,
     )
-    raise_if_any(problems)
-    return settings
 
 
 def secret_marker() -> dict[str, str]:
@@ -178,11 +177,11 @@ def secret_marker() -> dict[str, str]:
     return {"secure": "(set)"}
 
 
-def check_secrets(reader: Reader, values: Mapping[str, Any], keys: frozenset[str], stack: str) -> None:
+def check_secrets(problems: Problems, values: Mapping[str, Any], keys: frozenset[str], stack: str) -> None:
     """A problem for each of `keys` set in plain text instead of as a Pulumi secret."""
     for key in sorted(keys):
         if values.get(key) is not None and not is_secret_marker(values[key]):
-            reader.problems.add(f"tomcat-cd:{key}", f"must be a secret: pulumi config set --secret {key} -s {stack}")
+            problems.add(f"tomcat-cd:{key}", f"must be a secret: pulumi config set --secret {key} -s {stack}")
 
 
 def read_target(reader: Reader) -> tuple[str, str | None]:
@@ -196,40 +195,6 @@ def read_target(reader: Reader) -> tuple[str, str | None]:
 
 def is_secret_marker(value: Any) -> bool:
     return isinstance(value, Mapping) and set(value) == {"secure"}
-
-
-def _versions(reader: Reader) -> dict[str, str]:
-    result = {}
-    for domain, version in (reader.mapping("versions") or {}).items():
-        field_name = f'tomcat-cd:versions["{domain}"]'
-        if not isinstance(domain, str) or not conventions.is_valid_domain(domain):
-            reader.problems.add(field_name, "is not a domain such as test.gyyx.cn")
-        elif not isinstance(version, str) or not VERSION.fullmatch(version):
-            shown = repr(version) if isinstance(version, str) else type_name(version) + STRING_HINT
-            reader.problems.add(field_name, f"must be a version such as v1.2.0 (letters, digits, . _ -), got {shown}")
-        else:
-            result[domain] = version
-    return dict(sorted(result.items()))
-
-
-def _builds(reader: Reader) -> dict[str, Build]:
-    result = {}
-    for domain, record in (reader.mapping("builds") or {}).items():
-        entry = Reader(record if isinstance(record, Mapping) else {}, reader.problems,
-                       f'tomcat-cd:builds["{domain}"].')
-        if not isinstance(record, Mapping):
-            reader.problems.add(f'tomcat-cd:builds["{domain}"]', "must be a mapping of buildId, gitId, by")
-            continue
-        entry.reject_unknown({"buildId", "gitId", "by"})
-        if isinstance(record.get("buildId"), int) and not isinstance(record.get("buildId"), bool):
-            record = {**record, "buildId": str(record["buildId"])}  # a Jenkins build number
-            entry = Reader(record, reader.problems, entry.prefix)
-        build = Build(entry.string("buildId", "", BUILD_ID, "a build number or id (letters, digits, ._#-; 64 at most)"),
-                      entry.string("gitId", pattern=GIT_ID, what="a hex git id"),
-                      entry.string("by", "", BY, "a user id (letters, digits, ._@+-; 64 at most)"))
-        if isinstance(domain, str) and build.git_id and GIT_ID.fullmatch(build.git_id):
-            result[domain] = build
-    return dict(sorted(result.items()))
 
 
 def user_id(raw: str) -> str:

@@ -1,0 +1,128 @@
+"""The schema of a site stack's `tomcat-cd:` config, and of its versions and builds entries,
+as pydantic models.
+
+Values arrive as Pulumi hands them over: the program gets JSON text for structured values and
+"true" for a boolean, a stack file that Pulumi rewrote quotes every scalar. `as_given` reads
+both the way Pulumi itself does before the strict models see them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Mapping
+
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model_validator
+
+from tomcat_cd.core import conventions
+from tomcat_cd.core.errors import Problems
+from tomcat_cd.core.fields import type_name
+from tomcat_cd.core.schema import Matches, Strict, own_error, problems_of
+
+VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+GIT_ID = re.compile(r"[0-9a-f]{7,40}")
+HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+# A Jenkins build number or tag, and who deployed: both go into update messages and history.
+BUILD_ID = re.compile(r"[A-Za-z0-9._#-]{0,64}")
+BY = re.compile(r"[A-Za-z0-9._@+-]{0,64}")
+TARGETS = ("render", "cluster")
+# `pulumi config set --path` stores 1.10 as a number unless told otherwise.
+STRING_HINT = " (set it with pulumi config set --path --type string)"
+VERSION_WHAT = "a version such as v1.2.0 (letters, digits, . _ -)"
+
+
+def _version(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise own_error(f"must be {VERSION_WHAT}, got {type_name(value)}{STRING_HINT}")
+    return value
+
+
+def _target(value: Any) -> Any:
+    if value not in TARGETS:
+        raise own_error(f"must be render or cluster, got {value!r}")
+    return value
+
+
+def _build_number(value: Any) -> Any:
+    return str(value) if type(value) is int else value  # a Jenkins build number
+
+
+Version = Annotated[str, BeforeValidator(_version), Matches(VERSION, VERSION_WHAT)]
+
+
+class BuildRecord(Strict):
+    """What built a domain's deployed version (written by `cdctl deploy`)."""
+
+    build_id: Annotated[str, BeforeValidator(_build_number),
+                        Matches(BUILD_ID, "a build number or id (letters, digits, ._#-; 64 at most)")] = ""
+    git_id: Annotated[str, Matches(GIT_ID, "a hex git id")]
+    by: Annotated[str, Matches(BY, "a user id (letters, digits, ._@+-; 64 at most)")] = ""
+
+
+VERSION_ENTRY: TypeAdapter[str] = TypeAdapter(Version)
+BUILD_ENTRY: TypeAdapter[BuildRecord] = TypeAdapter(BuildRecord)
+
+
+class StackFile(Strict):
+    """The `tomcat-cd:` keys of `Pulumi.<stack>.yaml` (without the prefix)."""
+
+    environment: str | None = Field(None, description="master or develop (default: the stack's name)")
+    harbor_host: Annotated[str, Matches(HOST, "a host name such as harbor.gyyx.cn")] = Field(
+        description="Harbor registry host (required)")
+    harbor_username: str | None = Field(None, description="robot account that pulls and pushes")
+    # Checked by settings.check_secrets, whose message names the command that sets it.
+    harbor_password: Any = Field(None, description="the robot's password, a Pulumi secret")
+    base_image: str = "tomcat:9.0-jdk8"
+    war_root: str = conventions.WAR_ROOT_DEFAULT
+    domains_dir: str = "domains"
+    build_images: bool | None = None
+    protect_namespace: bool | None = None
+    versions: dict[str, Any] = Field(default_factory=dict, description="deployed version per domain")
+    builds: dict[str, Any] = Field(default_factory=dict, description="what built each domain's version")
+    target: Annotated[str, BeforeValidator(_target)] | None = None
+    kubeconfig: str | None = None
+    render_dir: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def as_given(cls, values: Any) -> Any:
+        """Structured values as JSON text and booleans as "true"/"false", as Pulumi gives them."""
+        if not isinstance(values, Mapping):
+            return values
+        decoded = dict(values)
+        for key in ("versions", "builds"):
+            if isinstance(decoded.get(key), str):
+                try:
+                    decoded[key] = json.loads(decoded[key])
+                except ValueError:
+                    pass
+        for key in ("buildImages", "protectNamespace"):
+            if decoded.get(key) in ("true", "false"):
+                decoded[key] = decoded[key] == "true"
+        return decoded
+
+
+def read_entries(versions: Mapping[Any, Any], builds: Mapping[Any, Any], problems: Problems,
+                 prefix: str) -> tuple[dict[str, str], dict[str, BuildRecord]]:
+    """Each valid entry of the versions and builds maps; each invalid one is a problem."""
+    good_versions: dict[str, str] = {}
+    for domain, version in versions.items():
+        where = f'{prefix}versions["{domain}"]'
+        if not isinstance(domain, str) or not conventions.is_valid_domain(domain):
+            problems.add(where, "is not a domain such as test.gyyx.cn")
+            continue
+        try:
+            good_versions[domain] = VERSION_ENTRY.validate_python(version)
+        except ValidationError as error:
+            problems_of(error, StackFile, problems, where)
+    good_builds: dict[str, BuildRecord] = {}
+    for domain, record in builds.items():
+        where = f'{prefix}builds["{domain}"]'
+        if not isinstance(record, Mapping):
+            problems.add(where, "must be a mapping of buildId, gitId, by")
+            continue
+        try:
+            good_builds[str(domain)] = BUILD_ENTRY.validate_python(record)
+        except ValidationError as error:
+            problems_of(error, BuildRecord, problems, where)
+    return good_versions, good_builds
