@@ -6,16 +6,16 @@ Like the site stacks' settings, read from `pulumi.Config` by the program and fro
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 from tomcat_cd.core import conventions
-from tomcat_cd.core.errors import Problem, Problems, raise_if_any
-from tomcat_cd.core.fields import QUANTITY, Reader
-from tomcat_cd.core.hosts.inventory import (DEFAULT_KEY_SECRET, Cluster, Harbor, Inventory, parse_cluster, parse_harbor,
-                                       parse_inventory, parse_offsite)
-from tomcat_cd.core.settings import check_secrets, read_target
+from tomcat_cd.core.errors import ConfigError, Problem, Problems, raise_if_any
+from tomcat_cd.core.hosts.inventory import (DASHBOARD_IMAGES, DEFAULT_KEY_SECRET, Cluster, Harbor, Host, Inventory,
+                                            check_inventory)
+from tomcat_cd.core.platform_file import HostFields, InventoryFields, PlatformFile
+from tomcat_cd.core.schema import keys_of, validated
+from tomcat_cd.core.settings import check_secrets
 from tomcat_cd.core.versions import kubernetes_version
 
 if TYPE_CHECKING:  # the model reads no platform settings; only the port check needs its type
@@ -24,15 +24,7 @@ if TYPE_CHECKING:  # the model reads no platform settings; only the port check n
 PLATFORM_STACK = "platform"
 SECRET_KEYS = frozenset({"elasticPassword", "kibanaPassword", "filebeatPassword"})
 HARBOR_SECRET_KEYS = frozenset({"harborAdminPassword", "harborDatabasePassword", "harborRobotSecret"})
-KNOWN_KEYS = frozenset({"role", "domainsDir", "target", "kubeconfig", "renderDir", "elastic", "kibana",
-                        "filebeat", "weaveScope", "inventory", "bootstrap", "cluster", "harbor", "jenkins",
-                        "backups", DEFAULT_KEY_SECRET}) | SECRET_KEYS | HARBOR_SECRET_KEYS
-IMAGE_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-JENKINS_VERSION = re.compile(r"^[0-9]+\.[0-9]+(\.[0-9]+)?$")
-
-# Platform NodePorts default below the site ranges (develop 31001+, master 32001+); any
-# NodePort is allowed, and a clash with a site is refused naming both (platform_ports).
-PLATFORM_PORTS = (30000, conventions.MASTER_LAST_NODE_PORT)
+KNOWN_KEYS = frozenset(keys_of(PlatformFile)) | {DEFAULT_KEY_SECRET} | SECRET_KEYS | HARBOR_SECRET_KEYS
 
 
 @dataclass(frozen=True)
@@ -97,8 +89,24 @@ class PlatformSettings:
 def secret_keys(inventory_value: Any) -> frozenset[str]:
     """Every config key that must hold a secret: the passwords, and the SSH private keys the
     inventory names (read before the settings, so the program knows which secrets to ask for)."""
-    reader = Reader({"inventory": inventory_value}, Problems("", []), "", decode_json=True)
-    return _secret_keys(parse_inventory(reader.nested("inventory")))
+    fields = validated(PlatformFile, {"inventory": inventory_value}, Problems("", []))
+    return _secret_keys(_inventory(fields.inventory) if fields else Inventory())
+
+
+def _host(fields: HostFields | None) -> Host | None:
+    if fields is None:
+        return None
+    return Host(fields.name, fields.address, fields.user, fields.port, fields.host_key, fields.key_secret)
+
+
+def _hosts(machines: list[HostFields]) -> tuple[Host, ...]:
+    return tuple(host for host in map(_host, machines) if host)
+
+
+def _inventory(fields: InventoryFields) -> Inventory:
+    return Inventory(control_planes=_hosts(fields.control_planes), workers=_hosts(fields.workers),
+                     control_plane_endpoint=fields.control_plane_endpoint, harbor=_host(fields.harbor),
+                     jenkins=_host(fields.jenkins), gitlab=_host(fields.gitlab), nginx=_hosts(fields.nginx))
 
 
 def _secret_keys(inventory: Inventory) -> frozenset[str]:
@@ -127,51 +135,46 @@ def is_platform(stack: str, values: Mapping[str, Any]) -> bool:
 
 def parse_platform_settings(stack: str, values: Mapping[str, Any], source: str) -> PlatformSettings:
     problems: list[Problem] = []
-    reader = Reader(values, Problems(source, problems), prefix=f"{conventions.PROJECT}:", decode_json=True)
-    inventory = parse_inventory(reader.nested("inventory"))
-    secrets = _secret_keys(inventory)
-    reader.reject_unknown(set(KNOWN_KEYS | secrets))
-    check_secrets(reader.problems, values, secrets, stack)
-    target, kubeconfig = read_target(reader)
-    elastic = reader.nested("elastic")
-    elastic.reject_unknown({"version", "replicas", "heap", "cpu", "memory", "retentionDays"})
-    kibana = reader.nested("kibana")
-    kibana.reject_unknown({"nodePort"})
-    filebeat = reader.nested("filebeat")
-    filebeat.reject_unknown({"version"})
-    scope = reader.nested("weaveScope")
-    scope.reject_unknown({"enabled", "nodePort"})
-    low, high = PLATFORM_PORTS
-    jenkins = reader.nested("jenkins")
-    jenkins.reject_unknown({"version"})
+    sink = Problems(source, problems)
+    prefix = f"{conventions.PROJECT}:"
+    # The secrets' names come from the inventory: read it first, then set them apart.
+    secrets = secret_keys(values.get("inventory"))
+    known = keys_of(PlatformFile).keys() | secrets
+    for key in sorted(set(values) - known, key=str):
+        sink.add(f"{prefix}{key}", f"unknown key (known keys: {', '.join(sorted(known))})")
+    check_secrets(sink, values, secrets, stack)
+    fields = validated(PlatformFile, {k: v for k, v in values.items() if k not in secrets and k in known},
+                       sink, prefix)
+    if fields is None:
+        raise ConfigError(problems)
+    inventory = _inventory(fields.inventory)
+    check_inventory(inventory, sink, f"{prefix}inventory.")
+    elastic = fields.elastic
+    harbor = fields.harbor
     settings = PlatformSettings(
         stack=stack,
-        target=target,
-        kubeconfig=kubeconfig,
-        render_dir=reader.string("renderDir", None),
-        domains_dir=reader.string("domainsDir", "domains"),
-        elastic=Elastic(
-            version=elastic.string("version", Elastic.version, IMAGE_TAG, "an image tag such as 8.19.21"),
-            replicas=elastic.integer("replicas", Elastic.replicas, low=1, high=9),
-            heap=elastic.string("heap", Elastic.heap, re.compile(r"^[0-9]+[mg]$"), "a JVM heap size such as 1g"),
-            cpu=elastic.string("cpu", Elastic.cpu, QUANTITY, "a CPU quantity such as 1"),
-            memory=elastic.string("memory", Elastic.memory, QUANTITY, "a memory quantity such as 2Gi"),
-            retention_days=elastic.integer("retentionDays", Elastic.retention_days, low=1, high=3650),
-        ),
-        kibana_node_port=kibana.integer("nodePort", 30601, low=low, high=high),
-        filebeat_version=filebeat.string("version", None, IMAGE_TAG, "an image tag such as 8.19.21"),
-        weave_scope=scope.boolean("enabled", True),
-        weave_scope_node_port=scope.integer("nodePort", 30040, low=low, high=high),
+        target=fields.target or ("cluster" if fields.kubeconfig else "render"),
+        kubeconfig=fields.kubeconfig,
+        render_dir=fields.render_dir,
+        domains_dir=fields.domains_dir,
+        elastic=Elastic(elastic.version, elastic.replicas, elastic.heap, elastic.cpu, elastic.memory,
+                        elastic.retention_days),
+        kibana_node_port=fields.kibana.node_port,
+        filebeat_version=fields.filebeat.version,
+        weave_scope=fields.weave_scope.enabled,
+        weave_scope_node_port=fields.weave_scope.node_port,
         inventory=inventory,
-        bootstrap=reader.boolean("bootstrap", False),
-        cluster=parse_cluster(reader.nested("cluster"), kubernetes_version()) if inventory.control_planes else None,
-        harbor=parse_harbor(reader.nested("harbor"), inventory),
-        jenkins_version=jenkins.string("version", None, JENKINS_VERSION, "a Jenkins release such as 2.516.3"),
-        offsite=parse_offsite(reader.nested("backups")),
+        bootstrap=fields.bootstrap,
+        cluster=Cluster(fields.cluster.kubernetes_version or kubernetes_version(), fields.cluster.cni_manifest,
+                        fields.cluster.pod_subnet, fields.cluster.service_subnet,
+                        tuple(fields.cluster.dashboard_images or DASHBOARD_IMAGES)) if inventory.control_planes else None,
+        harbor=Harbor(harbor.hostname or inventory.harbor.address, harbor.version, harbor.scheme, harbor.robot,
+                      harbor.port) if inventory.harbor else None,
+        jenkins_version=fields.jenkins.version,
+        offsite=fields.backups.offsite,
         passwords_set=frozenset(k for k in secrets if values.get(k) is not None),
     )
     if settings.weave_scope and settings.kibana_node_port == settings.weave_scope_node_port:
-        reader.problems.add("tomcat-cd:weaveScope.nodePort",
-                            f"{settings.weave_scope_node_port} is also tomcat-cd:kibana.nodePort")
+        sink.add("tomcat-cd:weaveScope.nodePort", f"{settings.weave_scope_node_port} is also tomcat-cd:kibana.nodePort")
     raise_if_any(problems)
     return settings

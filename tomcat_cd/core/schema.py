@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Mapping, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationError
 from pydantic.alias_generators import to_camel
@@ -85,6 +85,20 @@ def _list_of_strings(value: Any) -> Any:
 # A list of strings, told as such when it is something else (`hosts: 10.0.0.1 db`).
 AS_STRING_LIST = BeforeValidator(_list_of_strings)
 
+
+def _int_text(value: Any) -> Any:
+    return int(value) if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value) else value
+
+
+def _bool_text(value: Any) -> Any:
+    return value == "true" if value in ("true", "false") else value
+
+
+# An integer or a boolean that Pulumi may hand over as text: it quotes every scalar of a
+# stack file it rewrites, and the program gets "true" for true.
+TextInt = Annotated[int, BeforeValidator(_int_text)]
+TextBool = Annotated[bool, BeforeValidator(_bool_text)]
+
 _TYPE_MESSAGES = {
     "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
     "string_type": "a string", "bool_type": "true or false", "bool_parsing": "true or false",
@@ -106,7 +120,9 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     """The model class of the mapping at `loc` (to name its known keys), if it is one."""
     current: type[BaseModel] = model
     for part in loc:
-        fields = keys_of(current) if isinstance(part, str) else {}
+        if isinstance(part, int):
+            continue  # an item of a list: the list's field already named the item's model
+        fields = keys_of(current)
         found = _model_of(fields[part].annotation) if part in fields else None
         if not (isinstance(found, type) and issubclass(found, BaseModel)):
             return None

@@ -18,9 +18,9 @@ import yaml
 
 from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import ConfigError, Problem, Problems, raise_if_any
-from tomcat_cd.core.fields import Reader, yaml_problem
+from tomcat_cd.core.fields import yaml_problem
 from tomcat_cd.core.schema import keys_of, validated
-from tomcat_cd.core.stack_file import TARGETS, StackFile, read_entries
+from tomcat_cd.core.stack_file import StackFile, read_entries
 from tomcat_cd.core.yamltext import load_yaml
 
 # Keys whose values are Pulumi secrets; they are never read into StackSettings.
@@ -182,15 +182,6 @@ def check_secrets(problems: Problems, values: Mapping[str, Any], keys: frozenset
     for key in sorted(keys):
         if values.get(key) is not None and not is_secret_marker(values[key]):
             problems.add(f"tomcat-cd:{key}", f"must be a secret: pulumi config set --secret {key} -s {stack}")
-
-
-def read_target(reader: Reader) -> tuple[str, str | None]:
-    """(target, kubeconfig): `cluster` when a kubeconfig is set, else `render`, unless `target` says."""
-    kubeconfig = reader.string("kubeconfig", None)
-    target = reader.string("target", "cluster" if kubeconfig else "render")
-    if target not in TARGETS:
-        reader.problems.add("tomcat-cd:target", f"must be render or cluster, got {target!r}")
-    return target, kubeconfig
 
 
 def is_secret_marker(value: Any) -> bool:
