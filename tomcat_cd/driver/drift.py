@@ -35,8 +35,10 @@ def site_drift(cli: PulumiCli, domain: str) -> list[tuple[str, str, list[str]]]:
         return []
     with tempfile.TemporaryDirectory(prefix="tomcat-cd-drift-") as folder:
         log = Path(folder) / "events.json"
-        cli.run("refresh preview", "refresh", "--preview-only", "--yes", "--color=never",
-                f"--event-log={log}", *[f"--target={urn}" for urn in targets])
+        # The CLI offers --event-log (what the Automation API reads too) only with debug commands on.
+        cli.run("refresh preview", "refresh", "--preview-only", "--color=never",
+                f"--event-log={log}", *[f"--target={urn}" for urn in targets],
+                extra_env={"PULUMI_DEBUG_COMMANDS": "true"})
         events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     found: dict[str, tuple[str, str, list[str]]] = {}
     for event in events:

@@ -49,8 +49,8 @@ class PulumiCli:
     def command(self, *args: str) -> list[str]:
         return [pulumi_command(self.project_dir), *args, "--stack", self.stack]
 
-    def run(self, step: str, *args: str) -> str:
-        done = subprocess.run(self.command(*args), cwd=self.project_dir, env=self.env,
+    def run(self, step: str, *args: str, extra_env: dict[str, str] | None = None) -> str:
+        done = subprocess.run(self.command(*args), cwd=self.project_dir, env={**self.env, **(extra_env or {})},
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise EngineError(step, last_error_line(done.stderr + "\n" + done.stdout))
