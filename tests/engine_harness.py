@@ -6,7 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import yaml
@@ -63,6 +65,21 @@ class EngineProject:
                 if obj:
                     objects[(obj["kind"], obj["metadata"]["name"])] = obj
         return objects
+
+
+def at_once(*calls: Callable[[], subprocess.CompletedProcess]) -> list[subprocess.CompletedProcess]:
+    """Start every call at the same moment (each in a thread of its own); their results, in order."""
+    results: list[subprocess.CompletedProcess | None] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        results[index] = calls[index]()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [result for result in results if result is not None]
 
 
 def rendered_objects(out: Path) -> dict[tuple[str, str], dict]:

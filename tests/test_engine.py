@@ -8,11 +8,10 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import threading
 
 import pytest
 
-from engine_harness import make_engine_project, rendered_objects, require_engine
+from engine_harness import at_once, make_engine_project, rendered_objects, require_engine
 
 pytestmark = pytest.mark.engine
 PASSWORD = "e2e-harbor-robot-password-7f3a"
@@ -134,18 +133,9 @@ def test_delete_removes_only_that_sites_files(engine_project):
 
 def test_two_deploys_at_once_both_land(engine_project):
     up(engine_project)
-    results = {}
-
-    def deploy(domain: str, version: str):
-        results[domain] = engine_project.cdctl("deploy", domain, "--version", version, "--env", "develop", "--yes")
-
-    threads = [threading.Thread(target=deploy, args=args)
-               for args in (("test.gyyx.cn", "v1.3.0"), ("shop.gyyx.cn", "v2.5.0"))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for result in results.values():
+    deploy = lambda domain, version: lambda: engine_project.cdctl(  # noqa: E731
+        "deploy", domain, "--version", version, "--env", "develop", "--yes")
+    for result in at_once(deploy("test.gyyx.cn", "v1.3.0"), deploy("shop.gyyx.cn", "v2.5.0")):
         ok(result)
     versions = engine_project.stack_config("develop")["tomcat-cd:versions"]
     assert (versions["test.gyyx.cn"], versions["shop.gyyx.cn"]) == ("v1.3.0", "v2.5.0")

@@ -10,14 +10,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from engine_harness import make_engine_project, require_engine
+from engine_harness import at_once, make_engine_project, require_engine
 
 pytestmark = pytest.mark.engine
 GIT = "abc1234"
@@ -216,15 +215,10 @@ def test_two_checkouts_sharing_one_backend_agree_on_what_runs(tmp_path):
     ok(b.cdctl("deploy", "shop.gyyx.cn", "--version", "v2.5.0", "--env", "develop", "--yes", **shared))
     ok(a.cdctl("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop", "--yes", **shared))
     # At once, from both: each waits for the other, and neither loses the other's site.
-    results = {}
-    threads = [threading.Thread(target=lambda c=c, d=d, v=v: results.__setitem__(
-        d, c.cdctl("deploy", d, "--version", v, "--env", "develop", "--yes", **shared)))
-        for c, d, v in ((a, "shop.gyyx.cn", "v2.4.1"), (b, "test.gyyx.cn", "v1.2.0"))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for result in results.values():
+    for result in at_once(lambda: a.cdctl("deploy", "shop.gyyx.cn", "--version", "v2.4.1", "--env", "develop",
+                                          "--yes", **shared),
+                          lambda: b.cdctl("deploy", "test.gyyx.cn", "--version", "v1.2.0", "--env", "develop",
+                                          "--yes", **shared)):
         ok(result)
     newest = json.loads(ok(a.cdctl("pulumi", "stack", "history", "-s", "develop", "--json", "--page-size", "1",
                                    **shared)))[0]

@@ -5,7 +5,6 @@ parser's (tomcat_cd.core.platform_settings)."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any, Mapping
 
@@ -15,7 +14,7 @@ from tomcat_cd.core.fields import QUANTITY
 from tomcat_cd.core.hosts.inventory import (ADDRESS, CIDR, DASHBOARD_IMAGES, DEFAULT_KEY_SECRET, ENDPOINT, IMAGE,
                                             NODE_NAME, RSYNC_TARGET, SECRET_NAME, USER, VERSION, WEAVE_NET_MANIFEST,
                                             WEAVE_NET_POD_SUBNET)
-from tomcat_cd.core.schema import AS_STRING_LIST, Between, Matches, Strict, TextBool, TextInt, own_error
+from tomcat_cd.core.schema import AS_STRING_LIST, Between, Matches, Strict, TextBool, TextInt, json_text_decoded, own_error
 from tomcat_cd.core.stack_file import TARGETS
 
 IMAGE_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -166,14 +165,4 @@ class PlatformFile(Strict):
     @model_validator(mode="before")
     @classmethod
     def as_given(cls, values: Any) -> Any:
-        """Structured values arrive as JSON text from Pulumi."""
-        if not isinstance(values, Mapping):
-            return values
-        decoded = dict(values)
-        for key in STRUCTURED:
-            if isinstance(decoded.get(key), str):
-                try:
-                    decoded[key] = json.loads(decoded[key])
-                except ValueError:
-                    pass
-        return decoded
+        return json_text_decoded(values, STRUCTURED)

@@ -9,6 +9,7 @@ prints.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Mapping, TypeVar, get_args, get_origin
@@ -92,6 +93,21 @@ def _int_text(value: Any) -> Any:
 
 def _bool_text(value: Any) -> Any:
     return value == "true" if value in ("true", "false") else value
+
+
+def json_text_decoded(values: Any, keys: tuple[str, ...]) -> Any:
+    """`values` with each of `keys` that holds JSON text decoded: Pulumi hands a program its
+    structured config as JSON text. For a model's `mode="before"` validator."""
+    if not isinstance(values, Mapping):
+        return values
+    decoded = dict(values)
+    for key in keys:
+        if isinstance(decoded.get(key), str):
+            try:
+                decoded[key] = json.loads(decoded[key])
+            except ValueError:
+                pass  # not JSON: the field's own type check names what it is
+    return decoded
 
 
 # An integer or a boolean that Pulumi may hand over as text: it quotes every scalar of a

@@ -8,7 +8,6 @@ both the way Pulumi itself does before the strict models see them.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any, Mapping
 
@@ -17,7 +16,7 @@ from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model
 from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import Problems
 from tomcat_cd.core.fields import type_name
-from tomcat_cd.core.schema import Matches, Strict, own_error, problems_of
+from tomcat_cd.core.schema import Matches, Strict, TextBool, json_text_decoded, own_error, problems_of
 
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 GIT_ID = re.compile(r"[0-9a-f]{7,40}")
@@ -75,8 +74,8 @@ class StackFile(Strict):
     base_image: str = "tomcat:9.0-jdk8"
     war_root: str = conventions.WAR_ROOT_DEFAULT
     domains_dir: str = "domains"
-    build_images: bool | None = None
-    protect_namespace: bool | None = None
+    build_images: TextBool | None = None
+    protect_namespace: TextBool | None = None
     versions: dict[str, Any] = Field(default_factory=dict, description="deployed version per domain")
     builds: dict[str, Any] = Field(default_factory=dict, description="what built each domain's version")
     target: Annotated[str, BeforeValidator(_target)] | None = None
@@ -86,20 +85,7 @@ class StackFile(Strict):
     @model_validator(mode="before")
     @classmethod
     def as_given(cls, values: Any) -> Any:
-        """Structured values as JSON text and booleans as "true"/"false", as Pulumi gives them."""
-        if not isinstance(values, Mapping):
-            return values
-        decoded = dict(values)
-        for key in ("versions", "builds"):
-            if isinstance(decoded.get(key), str):
-                try:
-                    decoded[key] = json.loads(decoded[key])
-                except ValueError:
-                    pass
-        for key in ("buildImages", "protectNamespace"):
-            if decoded.get(key) in ("true", "false"):
-                decoded[key] = decoded[key] == "true"
-        return decoded
+        return json_text_decoded(values, ("versions", "builds"))
 
 
 def read_entries(versions: Mapping[Any, Any], builds: Mapping[Any, Any], problems: Problems,
