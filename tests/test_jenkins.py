@@ -143,12 +143,19 @@ class _Recorder(BaseHTTPRequestHandler):
         pass
 
 
-def test_trigger_build_posts_the_parameters_with_the_token_kept_off_argv(tmp_path):
+# Every printable ASCII character, command substitutions, a newline inside.
+HOSTILE_TOKEN = "".join(chr(c) for c in range(32, 127)) + "$(touch MARKER)`touch MARKER`\ninside"
+
+
+@pytest.mark.parametrize("token", ["11e0b7c4b0-test-token", HOSTILE_TOKEN], ids=["plain token", "hostile token"])
+def test_trigger_build_posts_the_parameters_with_the_token_kept_off_argv(tmp_path, token):
+    _Recorder.requests = []
+    token = token.replace("MARKER", str(tmp_path / "ran"))
     server = HTTPServer(("127.0.0.1", 0), _Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     token_file = tmp_path / "token"
-    token_file.write_text("11e0b7c4b0-test-token")
+    token_file.write_text(token)
     token_file.chmod(0o600)
     # A curl wrapper that records its arguments, then runs the real curl.
     wrapper_dir = tmp_path / "bin"
@@ -169,6 +176,7 @@ def test_trigger_build_posts_the_parameters_with_the_token_kept_off_argv(tmp_pat
     ((path, auth, form),) = _Recorder.requests
     assert path == "/job/test.gyyx.cn/buildWithParameters"
     assert form == {"VERSION": ["v1.2.0"], "TYPE": ["apply"], "BRANCH": ["develop"]}
-    assert base64.b64decode(auth.split()[1]).decode() == "deployer:11e0b7c4b0-test-token"
-    assert "11e0b7c4b0-test-token" not in argv_log.read_text()
+    assert base64.b64decode(auth.split()[1]).decode() == f"deployer:{token}"
+    assert token not in argv_log.read_text() and "test-token" not in argv_log.read_text()
+    assert not (tmp_path / "ran").exists(), "the token's $(...) or backquotes ran"
     assert proc.stdout.strip() == "trigger-build: queued test.gyyx.cn v1.2.0 (apply) in develop"
