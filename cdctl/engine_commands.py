@@ -182,7 +182,7 @@ def cmd_pulumi(args: argparse.Namespace, project_dir: Path) -> int:
                 stack, read_stack_values(project_dir, stack)[1]):
             cli = PulumiCli(project_dir, stack)
             with environment_lock(project_dir, stack, cli.env["PULUMI_BACKEND_URL"], _say):
-                running = sync_checkout(cli, _say)
+                running = sync_checkout(cli, _say).maps
                 # The image tag of a site without a build record carries this checkout's git
                 # id: recorded, so history and rollback name the exact image.
                 unrecorded = [d for d in running.versions if d not in running.builds]

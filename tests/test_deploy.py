@@ -58,6 +58,9 @@ class FakeCli:
     def history(self) -> list[dict]:
         return self.updates
 
+    def update_count(self) -> int:
+        return len(self.updates)
+
 
 @pytest.fixture
 def driver(tmp_path, monkeypatch):
@@ -72,6 +75,10 @@ def driver(tmp_path, monkeypatch):
             runs.append((planned, preview))
             if fail_on == ("preview" if preview else "update"):
                 raise EngineError(fail_on, "error: boom")
+            if fail_on == "dependency" and planned.only_site and not any(PULL_SECRET == u for u in cli.state):
+                raise EngineError("update", f"error: depends on {PULL_SECRET} which was not specified in --target list")
+            if not preview and not planned.only_site:
+                cli.state |= set(planned.targets)
             if not preview:
                 cli.updates.insert(0, update_config(cli.checkout.get("tomcat-cd:versions", {})))
         monkeypatch.setattr(deploy.update, "run", run)
@@ -119,6 +126,18 @@ def test_a_new_pull_secret_is_made_before_the_site_that_uses_it(driver):
     (environment, _), (site, _) = runs
     assert environment.targets == (PULL_SECRET,) and not environment.only_site
     assert site.targets == tuple(TEST_SITE)
+
+
+def test_a_dependency_the_record_wrongly_vouched_for_is_made_then_the_site_updated(driver):
+    # The last update ran with Harbor's credentials, but the pull secret is not in the state
+    # (removed by hand, or a plain `pulumi up --target` skipped it).
+    recorded = update_config(DEPLOYED["tomcat-cd:versions"])
+    recorded["config"].update({"tomcat-cd:harborUsername": {"value": "robot"}, "tomcat-cd:harborPassword": {"secret": True}})
+    deployer, cli, runs = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE + SHOP_SITE), [recorded],
+                                 fail_on="dependency")
+    deployer.change_site(SiteChange("test.gyyx.cn", "v1.3.0", None, "deploy"), settings(pull_secret=True))
+    assert [(p.targets, p.only_site) for p, _ in runs] == [
+        (tuple(TEST_SITE), True), ((PULL_SECRET,), False), (tuple(TEST_SITE), True)]
 
 
 def test_a_delete_targets_what_exists_of_the_site(driver):

@@ -188,6 +188,8 @@ def test_a_pulumi_killed_mid_update_leaves_no_lock_and_no_plugin(project, tmp_pa
     assert wait_until_gone(project) == []
     assert checkout_versions(project)["test.gyyx.cn"] == "v1.2.0"
     assert not list((project.root / ".state/pulumi/.pulumi").glob("locks/*/tomcat-cd/develop/*.json"))
+    history = json.loads(ok(project.cdctl("history", "test.gyyx.cn", "--env", "develop", "--json")))
+    assert "succeeded" not in [r["result"] for r in history if r["version"] == "v1.3.0"], history
     ok(deploy(project, "test.gyyx.cn", "v1.3.0"))
 
 

@@ -17,12 +17,12 @@ from typing import Callable
 from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, raise_if_any
 from tomcat_cd.core.plan import build_plan
-from tomcat_cd.core.settings import Build, SiteMaps, StackSettings, load_stack_file, user_id
+from tomcat_cd.core.settings import Build, StackSettings, load_stack_file, user_id
 from tomcat_cd.core.urns import StackNames
 from tomcat_cd.driver import update
 from tomcat_cd.driver.locking import environment_lock
 from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
-from tomcat_cd.driver.record import sync_checkout, write_checkout
+from tomcat_cd.driver.record import Running, sync_checkout, write_checkout
 
 
 class Cancelled(Exception):
@@ -57,8 +57,9 @@ class Deployer:
         with environment_lock(self.project_dir, self.stack_name, cli.env["PULUMI_BACKEND_URL"], self.out):
             cli.select(create=True)
             running = sync_checkout(cli, self.out)
-            updates = self._updates(cli, change, running, settings, refresh)
-            write_checkout(cli, running.with_site(change.domain, change.version, change.build))
+            plan = _Plan(self.stack_name, change, settings, refresh)
+            updates = self._updates(cli, plan, running)
+            write_checkout(cli, running.maps.with_site(change.domain, change.version, change.build))
             try:
                 if confirm is not None:
                     for planned in updates:
@@ -66,47 +67,83 @@ class Deployer:
                     if not confirm():
                         raise Cancelled()
                 for planned in updates:
-                    update.run(cli, planned, self.out)
+                    self._run(cli, plan, planned)
             except BaseException:
-                write_checkout(cli, running)
+                write_checkout(cli, running.maps)
                 self.out(f"restored the checkout's stack config of {self.stack_name} to what runs")
                 raise
-            return len(cli.history())
+            return cli.update_count()
 
-    def _updates(self, cli: PulumiCli, change: SiteChange, running: SiteMaps, settings: StackSettings,
-                 refresh: bool) -> list[update.TargetedUpdate]:
+    def _run(self, cli: PulumiCli, plan: "_Plan", planned: update.TargetedUpdate) -> None:
+        """The update; if Pulumi names a dependency of the site that the state lacks although
+        the record said it was there (made or removed by hand), that is made first, once."""
+        try:
+            update.run(cli, planned, self.out)
+        except EngineError as err:
+            missing = [urn for urn in plan.environment if urn not in cli.resource_urns()]
+            if "not specified in --target list" not in err.detail or not planned.only_site or not missing:
+                raise
+            self.out(f"the state lacks {', '.join(u.rsplit('::', 1)[-1] for u in missing)}: making it first")
+            update.run(cli, plan.of_environment(missing), self.out)
+            update.run(cli, planned, self.out)
+
+    def _updates(self, cli: PulumiCli, plan: "_Plan", running: Running) -> list[update.TargetedUpdate]:
         """The targeted updates that make the change, in order; each has targets.
 
-        - What the site depends on and the state lacks (the namespace on a stack's first
-          deploy, the pull secret once Harbor's credentials are set) comes first, in an
-          update of the environment alone.
+        - What the site depends on and the last successful update did not have (the namespace
+          on a stack's first deploy, the pull secret once Harbor's credentials are set) comes
+          first, in an update of the environment alone.
         - Then the site's own URNs: those it will have (a deploy) or has (a delete).
         - A domain in the record with nothing left in the state is removed from the record
           by an update of the environment that changes nothing."""
-        names = StackNames(self.stack_name)
-        existing = cli.resource_urns()
-        environment = names.environment(settings.environment, settings.pull_secret_name is not None)
-        missing = [urn for urn in environment if urn not in existing]
-
-        def of_environment(targets: list[str]) -> update.TargetedUpdate:
-            return update.TargetedUpdate(change.domain, tuple(targets),
-                                         f"{change.message} (environment {settings.environment})", refresh,
-                                         only_site=False)
-
-        updates = [of_environment(missing)] if missing else []
+        change = plan.change
+        missing = plan.environment if running.update is None else (
+            plan.environment[-1:] if plan.pull_secret and not running.had_config("harborUsername", "harborPassword")
+            else [])
+        updates = [plan.of_environment(missing)] if missing else []
         if change.version is not None:
-            site = names.site(change.domain, settings.build_images)
-        else:
-            site = [urn for urn in names.site(change.domain) if urn in existing]
-            if not site:
-                if change.domain not in running.versions:
-                    raise_if_any([Problem(f"Pulumi.{self.stack_name}.yaml", f'tomcat-cd:versions["{change.domain}"]',
-                                          f"{change.domain} is not deployed in {self.stack_name} (nothing of it in "
-                                          "the state, nor in the last successful update): nothing to delete")])
-                self.out(f"{change.domain} has no resources left in {self.stack_name}: "
-                         "removing it from the record only")
-                return updates or [of_environment(environment)]
-        return updates + [update.TargetedUpdate(change.domain, tuple(site), change.message, refresh)]
+            return updates + [plan.of_site(plan.names.site(change.domain, plan.settings.build_images))]
+        # A delete targets what exists of the site: the state says what that is.
+        existing = cli.resource_urns()
+        site = [urn for urn in plan.names.site(change.domain) if urn in existing]
+        if site:
+            return updates + [plan.of_site(site)]
+        if change.domain not in running.maps.versions:
+            raise_if_any([Problem(f"Pulumi.{self.stack_name}.yaml", f'tomcat-cd:versions["{change.domain}"]',
+                                  f"{change.domain} is not deployed in {self.stack_name} (nothing of it in "
+                                  "the state, nor in the last successful update): nothing to delete")])
+        self.out(f"{change.domain} has no resources left in {self.stack_name}: removing it from the record only")
+        return updates or [plan.of_environment(plan.environment)]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One change's names: the stack's URNs and how its updates are made."""
+
+    stack: str
+    change: SiteChange
+    settings: StackSettings
+    refresh: bool
+
+    @property
+    def names(self) -> StackNames:
+        return StackNames(self.stack)
+
+    @property
+    def pull_secret(self) -> bool:
+        return self.settings.pull_secret_name is not None
+
+    @property
+    def environment(self) -> list[str]:
+        return self.names.environment(self.settings.environment, self.pull_secret)
+
+    def of_site(self, targets: list[str]) -> update.TargetedUpdate:
+        return update.TargetedUpdate(self.change.domain, tuple(targets), self.change.message, self.refresh)
+
+    def of_environment(self, targets: list[str]) -> update.TargetedUpdate:
+        return update.TargetedUpdate(self.change.domain, tuple(targets),
+                                     f"{self.change.message} (environment {self.settings.environment})",
+                                     self.refresh, only_site=False)
 
 
 def checked_settings(project_dir: Path, stack: str, domain: str, version: str | None) -> StackSettings:

@@ -36,6 +36,11 @@ def engine_paths(project_dir: Path) -> tuple[Path, Path]:
     return Path(bin_dir), Path(home)
 
 
+def backend_folder(backend_url: str) -> Path | None:
+    """The folder of a `file://` backend, else None."""
+    return Path(backend_url[len("file://"):]) if backend_url.startswith("file://") else None
+
+
 def local_backend(project_dir: Path) -> str:
     return f"file://{project_dir / STATE_DIR / 'pulumi'}"
 

@@ -20,11 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from tomcat_cd.core import conventions
-
-
-def backend_folder(backend_url: str) -> Path | None:
-    """The folder of a `file://` backend, else None."""
-    return Path(backend_url[len("file://"):]) if backend_url.startswith("file://") else None
+from tomcat_cd.driver.engine import backend_folder
 
 
 @contextmanager

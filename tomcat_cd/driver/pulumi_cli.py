@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tomcat_cd.driver.engine import engine_env, pulumi_command
+from tomcat_cd.core import conventions
+from tomcat_cd.driver.engine import backend_folder, engine_env, pulumi_command
 
 HISTORY_PAGE = 100
+HISTORY_SUFFIXES = (".history.json", ".history.json.gz", ".history.json.zst")
 
 
 class EngineError(Exception):
@@ -96,6 +98,23 @@ class PulumiCli:
             if found is not None or len(batch) < 10:
                 return found
             page += 1
+
+    def update_count(self) -> int:
+        """How many updates the stack has had: the newest update's number where the backend
+        numbers them, else (a file backend numbers every update 0) its history files."""
+        newest = self._history_page(1, 1)
+        if not newest:
+            return 0
+        if newest[0].get("version"):
+            return int(newest[0]["version"])
+        folder = backend_folder(self.env["PULUMI_BACKEND_URL"])
+        if folder is not None:
+            # The suffixes Pulumi reads as history (beside each lie a checkpoint and .attrs files).
+            files = [path for path in (folder / ".pulumi" / "history").glob(f"**/{conventions.PROJECT}/{self.stack}/*")
+                     if path.name.endswith(HISTORY_SUFFIXES)]
+            if files:
+                return len(files)
+        return len(self.history())
 
     def resource_urns(self) -> set[str]:
         state = json.loads(self.run("read state", "stack", "export") or "{}")

@@ -8,6 +8,7 @@ back an old version of a site it did not touch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from tomcat_cd.core import conventions
@@ -17,12 +18,6 @@ from tomcat_cd.core.settings import Build, SiteMaps, read_site_maps
 from tomcat_cd.driver.pulumi_cli import PulumiCli
 
 MAP_KEYS = tuple(f"{conventions.PROJECT}:{key}" for key in ("versions", "builds"))
-
-
-def running_maps(cli: PulumiCli) -> SiteMaps | None:
-    """What the newest successful update deployed; None before the stack's first one."""
-    update = cli.newest_succeeded()
-    return site_maps_of(update) if update is not None else None
 
 
 def _values(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -57,14 +52,28 @@ def _shown(version: str | None, build: Build | None) -> str:
     return f"{version} (git {build.git_id})" if build else version
 
 
-def sync_checkout(cli: PulumiCli, out: Callable[[str], None]) -> SiteMaps:
-    """Bring the checkout's stack file in step with what runs, saying what differed; returns
-    what runs (the checkout's own maps before a stack's first update)."""
+@dataclass(frozen=True)
+class Running:
+    """What runs: the maps of the newest successful update (None: the stack has had none, and
+    the maps are the checkout's)."""
+
+    maps: SiteMaps
+    update: Mapping[str, Any] | None
+
+    def had_config(self, *keys: str) -> bool:
+        """Whether that update ran with every one of these `tomcat-cd:` keys set."""
+        config = (self.update or {}).get("config") or {}
+        return all(f"{conventions.PROJECT}:{key}" in config for key in keys)
+
+
+def sync_checkout(cli: PulumiCli, out: Callable[[str], None]) -> Running:
+    """Bring the checkout's stack file in step with what runs, saying what differed."""
     problems: list[Problem] = []
     checkout = checkout_maps(cli, Problems(f"Pulumi.{cli.stack}.yaml", problems))
-    running = running_maps(cli)
-    if running is None:
-        return checkout
+    update = cli.newest_succeeded()
+    if update is None:
+        return Running(checkout, None)
+    running = site_maps_of(update)
     changes = _changes(checkout, running)
     if changes:
         out(f"the checkout's Pulumi.{cli.stack}.yaml differed from what runs (the stack's last successful update); "
@@ -72,4 +81,4 @@ def sync_checkout(cli: PulumiCli, out: Callable[[str], None]) -> SiteMaps:
         for line in changes:
             out(line)
         write_checkout(cli, running)
-    return running
+    return Running(running, update)
