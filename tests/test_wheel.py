@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -19,8 +21,17 @@ def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def test_the_wheel_installs_with_its_dependencies_and_cdctl_renders(tmp_path):
+    # Built from a copy of the tracked files: a build writes its build/ folder beside the sources.
+    source = tmp_path / "source"
+    for name in run("git", "ls-files", cwd=REPO).stdout.splitlines():
+        target = source / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (REPO / name).is_symlink():
+            target.symlink_to(os.readlink(REPO / name))
+        else:
+            shutil.copy2(REPO / name, target)
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q",
-        "-w", str(tmp_path / "dist"), str(REPO))
+        "-w", str(tmp_path / "dist"), str(source))
     (wheel,) = (tmp_path / "dist").glob("tomcat_cd-*.whl")
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", str(venv))

@@ -1,8 +1,8 @@
 """The Pulumi engine of this project: where scripts/install-pulumi put it, and the
 environment that runs it in local mode (file backend in `.state/pulumi`).
 
-`cdctl pulumi ...`, `cdctl env`, the Automation API driver and the end-to-end tests
-all take their environment from `engine_env`, so they run the same engine the same way.
+`cdctl pulumi ...`, `cdctl env`, the engine driver and the end-to-end tests all take
+their environment from `engine_env`, so they run the same engine the same way.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ import os
 import subprocess
 from pathlib import Path
 
-STATE_DIR = ".state"
-# Set by cdctl for a targeted one-site update only: the program then registers that site
-# alone (see program.sites_to_register). Never inherited from the caller's environment.
-TARGETED_SITE_ENV = "TOMCAT_CD_TARGETED_SITE"
+from tomcat_cd.core.conventions import STATE_DIR
+from tomcat_cd.core.urns import TARGETED_SITE_ENV
 
 
 class EngineMissing(Exception):

@@ -136,10 +136,12 @@ def _registry_login(settings: StackSettings) -> RegistryLogin:
 
 
 def _stage_build_context(site: SitePlan, settings: StackSettings, project_dir: Path) -> str:
-    state = Path(os.environ.get(STATE_DIR_ENV, project_dir / ".state"))
-    dest = state / "build" / settings.stack / site.domain
-    write_build_context(site.build, dest, with_war=True)
-    return str(dest)
+    """The laid-out context, named relative to the project (where Pulumi runs the program and
+    its providers) unless TOMCAT_CD_STATE_DIR moves it: no input depends on the checkout's path."""
+    relative = Path("build") / settings.stack / site.domain
+    state = os.environ.get(STATE_DIR_ENV)
+    write_build_context(site.build, Path(state or project_dir / conventions.STATE_DIR) / relative, with_war=True)
+    return str(Path(state) / relative) if state else str(Path(conventions.STATE_DIR) / relative)
 
 
 def load_platform_plan(project_dir: Path) -> PlatformPlan:
