@@ -24,7 +24,7 @@ from tomcat_cd.driver.drift import site_drift
 from tomcat_cd.driver.engine import engine_env, pulumi_command
 from tomcat_cd.driver.locking import environment_lock, pulumi_locks, release_stale_locks, stop_orphaned_plugins
 from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
-from tomcat_cd.driver.record import sync_checkout, write_checkout
+from tomcat_cd.driver.record import sync_checkout
 from tomcat_cd.driver.update import Interrupted
 
 ENGINE_FAILED = 1
@@ -182,16 +182,7 @@ def cmd_pulumi(args: argparse.Namespace, project_dir: Path) -> int:
                 stack, read_stack_values(project_dir, stack)[1]):
             cli = PulumiCli(project_dir, stack)
             with environment_lock(project_dir, stack, cli.env["PULUMI_BACKEND_URL"], _say):
-                running = sync_checkout(cli, _say).maps
-                # The image tag of a site without a build record carries this checkout's git
-                # id: recorded, so history and rollback name the exact image.
-                unrecorded = [d for d in running.versions if d not in running.builds]
-                if unrecorded and args.pulumi_args[0] in ("up", "update"):
-                    git_id = cd_git_id(project_dir)
-                    recorded = running
-                    for domain in unrecorded:
-                        recorded = recorded.with_site(domain, running.versions[domain], Build("", git_id, who()))
-                    write_checkout(cli, recorded)
+                sync_checkout(cli, _say)
                 return subprocess.run([pulumi, *args.pulumi_args], cwd=project_dir, env=env).returncode
     return subprocess.run([pulumi, *args.pulumi_args], cwd=project_dir, env=env).returncode
 

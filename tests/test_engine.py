@@ -81,7 +81,7 @@ def test_deploy_history_and_rollback_through_the_stack_history(engine_project):
     records = history(engine_project, "test.gyyx.cn")
     assert [(r["update"], r["version"], r["build_id"], r["git_id"], r["result"]) for r in records] == [
         (2, "v1.3.0", "93", git_id, "succeeded"),
-        # `cdctl pulumi up` recorded the git id that tagged the image of a site without a build.
+        # No build record: the git id is the commit Pulumi recorded with that whole-stack update.
         (1, "v1.2.0", "", git_id, "succeeded"),
     ]
 
