@@ -94,17 +94,27 @@ def cmd_delete(args: argparse.Namespace, project_dir: Path) -> int:
     return _run_change(args, project_dir, settings, SiteChange(args.domain, None, None, f"delete {args.domain} by {who()}"))
 
 
+NEVER_DEPLOYED = "has no update history yet (never deployed)"
+
+
 def _existing_cli(args: argparse.Namespace, project_dir: Path) -> PulumiCli:
     cli = PulumiCli(project_dir, args.env)
     if not cli.exists():
-        raise_if_any([Problem(f"stack {args.env}", "", "has no update history yet (never deployed)")])
+        raise_if_any([Problem(f"stack {args.env}", "", NEVER_DEPLOYED)])
     return cli
 
 
 def _records(args: argparse.Namespace, project_dir: Path) -> list[DomainRecord]:
     _check_domain_version(args.domain, None)
-    # Only the versions and builds maps are read: the secrets stay encrypted (and unread).
-    return domain_history(_existing_cli(args, project_dir).history(), args.domain)
+    # One CLI call: a stack the backend does not know says so itself. Only the versions and
+    # builds maps are read: the secrets stay encrypted (and unread).
+    try:
+        updates = PulumiCli(project_dir, args.env).history()
+    except EngineError as err:
+        if "no stack named" not in err.detail:
+            raise
+        raise_if_any([Problem(f"stack {args.env}", "", NEVER_DEPLOYED)])
+    return domain_history(updates, args.domain)
 
 
 def cmd_history(args: argparse.Namespace, project_dir: Path) -> int:

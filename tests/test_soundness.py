@@ -254,3 +254,16 @@ def test_a_stack_without_config_is_a_clear_error_not_a_crash(project):
     assert preview.returncode != 0
     assert "Pulumi.develop.yaml: tomcat-cd:harborHost: is required" in preview.stdout + preview.stderr
     assert "Traceback" not in preview.stdout + preview.stderr
+
+
+def test_history_of_a_stack_never_deployed_says_so_in_one_line(project):
+    result = project.cdctl("history", "test.gyyx.cn", "--env", "master")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines()[0] == "error: stack master: has no update history yet (never deployed)"
+
+
+def test_unlock_and_schema_explain_themselves():
+    from conftest import cdctl
+
+    assert "Release a Pulumi stack lock whose holder is gone" in cdctl("unlock", "--help").out
+    assert "yaml-language-server" in cdctl("schema", "--help").out
