@@ -148,7 +148,6 @@ def test_bad_build_records():
 
 def test_tool_pins_agree_with_the_python_sdks():
     """The engine's plugins must be the versions the Python SDKs ask for."""
-    from conftest import REPO, REPO
     pins = dict(line.split("==") for line in (REPO / "requirements.txt").read_text().split() if "==" in line)
     env = dict(line.split("=", 1) for line in (REPO / "scripts/versions.env").read_text().splitlines()
                if "=" in line and not line.startswith("#"))
