@@ -26,3 +26,30 @@ run() {
   fi
   rm -f "$log"
 }
+
+install_debian() { # PACKAGE BINARY...: Debian packages whose services tests start themselves on loopback
+  local missing=() package binary
+  while [ "$#" -gt 0 ]; do
+    package=$1 binary=$2
+    shift 2
+    if [ -x "$binary" ]; then
+      step "$package already installed ($binary)"
+    else
+      missing+=("$package")
+    fi
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    step "skipped: ${missing[*]} not installed and installing needs root (apt-get install ${missing[*]})"
+    return 0
+  fi
+  step "installing Debian's ${missing[*]} (services not started: tests run their own on loopback)"
+  local policy=/usr/sbin/policy-rc.d own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+  fi
+  run "apt-get update" apt-get -o DPkg::Lock::Timeout=900 update -qq
+  DEBIAN_FRONTEND=noninteractive run "install ${missing[*]}" apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}"
+  [ "$own_policy" = 1 ] && rm -f "$policy"
+  return 0
+}

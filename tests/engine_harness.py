@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 from pathlib import Path
 
@@ -33,12 +33,14 @@ def require_engine() -> None:
 class EngineProject:
     root: Path
     wars: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """Set for every command of this project (a passphrase file, DOCKER_CONFIG, ...)."""
 
     def env(self, **extra: str) -> dict[str, str]:
         # The CD git id comes from the scratch checkout unless a test names one.
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("PULUMI_") and k not in ("KUBECONFIG", "CD_GIT_ID")}
-        env.update(PYTHONPATH=str(self.root), **extra)
+        env.update(PYTHONPATH=str(self.root), **self.extra_env, **extra)
         return env
 
     def cdctl(self, *args: str, timeout: float = 600, **extra: str) -> subprocess.CompletedProcess:

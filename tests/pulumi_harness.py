@@ -38,6 +38,10 @@ class Recorder(pulumi.runtime.Mocks):
         state = dict(args.inputs)
         if args.typ == "command:remote:Command":
             state["stdout"] = COMMAND_OUTPUTS.get(args.name, "")
+        if args.typ == IMAGE_TYPE:
+            # What the Docker Build provider answers after a push: the tag with its digest.
+            state["digest"] = MOCK_DIGEST
+            state["ref"] = f"{state['tags'][0]}@{MOCK_DIGEST}"
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -56,6 +60,10 @@ class Recorder(pulumi.runtime.Mocks):
                 seen.add(current)
                 todo += self.dependencies.get(current, ())
         return seen
+
+
+IMAGE_TYPE = "docker-build:index:Image"
+MOCK_DIGEST = "sha256:" + "d" * 64
 
 
 class _DependencyMonitor(pulumi.runtime.mocks.MockMonitor):

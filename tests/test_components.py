@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from pulumi_harness import Recorder, is_secret, k8s_objects, run_program
+from pulumi_harness import IMAGE_TYPE, MOCK_DIGEST, Recorder, is_secret, k8s_objects, run_program
 from tomcat_cd.core.plan import build_plan
 from tomcat_cd.core.settings import parse_settings
 
@@ -98,29 +98,52 @@ def test_bad_input_registers_nothing(project, tmp_path, breakage):
     assert recorder.resources == []
 
 
-def test_image_build_context_is_staged_and_pushed_to_harbor(project, tmp_path, monkeypatch):
+def _with_wars(tmp_path):
     wars = tmp_path / "wars"
     for domain, version in (("shop.gyyx.cn", "v2.4.1"), ("test.gyyx.cn", "v1.2.0")):
         (wars / domain / version).mkdir(parents=True)
         (wars / domain / version / "ROOT.war").write_bytes(b"PK\x03\x04 war of " + domain.encode())
+    return wars
+
+
+def test_image_build_context_is_staged_and_pushed_to_harbor(project, tmp_path, monkeypatch):
     monkeypatch.setenv("TOMCAT_CD_STATE_DIR", str(tmp_path / "state"))
-    config = {**stack_config(project, "develop"), "buildImages": True, "warRoot": str(wars)}
+    config = {**stack_config(project, "develop"), "buildImages": True, "warRoot": str(_with_wars(tmp_path)),
+              "builder": "ci-builder"}
     recorder = run_program(project.root, "develop", config, secret_keys=("harborPassword",))
-    images = {r.name: r.inputs for r in recorder.of_type("docker:index/image:Image")}
+    images = {r.name: r.inputs for r in recorder.of_type(IMAGE_TYPE)}
     assert sorted(images) == ["shop-gyyx-cn-image", "test-gyyx-cn-image"]
     test_image = images["test-gyyx-cn-image"]
-    assert test_image["imageName"] == f"harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1.2.0-develop-{GIT_ID}"
-    registry = test_image["registry"]
-    assert is_secret(registry), "the registry login (with its password) must stay a secret"
-    assert registry["value"] == {"server": "harbor.gyyx.cn", "username": "robot$tomcat-cd",
-                                 "password": "not-a-real-password"}
-    context = Path(test_image["build"]["context"])
+    tag = f"harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1.2.0-develop-{GIT_ID}"
+    assert test_image["tags"] == [tag] and test_image["push"] is True
+    assert test_image["platforms"] == ["linux/amd64"] and test_image["builder"] == {"name": "ci-builder"}
+    registries = test_image["registries"]
+    assert is_secret(registries), "the registry login (with its password) must stay a secret"
+    assert registries["value"] == [{"address": "harbor.gyyx.cn", "username": "robot$tomcat-cd",
+                                    "password": "not-a-real-password"}]
+    assert "buildArgs" not in test_image and "secrets" not in test_image  # the password goes nowhere else
+    context = Path(test_image["context"]["location"])
     assert context == tmp_path / "state" / "build" / "develop" / "test.gyyx.cn"
     assert (context / "ROOT.war").read_bytes().endswith(b"test.gyyx.cn")
     assert (context / "config" / "hello.conf").is_file() and (context / "tomcat" / "server.xml").is_file()
+    assert not any("not-a-real-password" in p.read_text(errors="replace") for p in context.rglob("*") if p.is_file())
     deployment = next(o for o in k8s_objects(recorder) if o["kind"] == "Deployment"
                       and o["metadata"]["name"] == "test-gyyx-cn")
-    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == test_image["imageName"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == f"{tag}@{MOCK_DIGEST}"
+
+
+def test_a_version_whose_digest_the_record_holds_is_deployed_by_it_and_not_rebuilt(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOMCAT_CD_STATE_DIR", str(tmp_path / "state"))
+    tag = f"harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1.2.0-develop-{GIT_ID}"
+    pushed = f"{tag}@sha256:{'a' * 64}"
+    other_tag = f"harbor.gyyx.cn/shop.gyyx.cn/shop.gyyx.cn:v2.4.0-develop-{GIT_ID}@sha256:{'b' * 64}"
+    config = {**stack_config(project, "develop"), "buildImages": True, "warRoot": str(_with_wars(tmp_path)),
+              "images": {"test.gyyx.cn": [pushed], "shop.gyyx.cn": [other_tag]}}
+    recorder = run_program(project.root, "develop", config, secret_keys=("harborPassword",))
+    assert [r.name for r in recorder.of_type(IMAGE_TYPE)] == ["shop-gyyx-cn-image"]  # v2.4.1 has no digest yet
+    deployment = next(o for o in k8s_objects(recorder) if o["kind"] == "Deployment"
+                      and o["metadata"]["name"] == "test-gyyx-cn")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == pushed
 
 
 def test_production_namespace_is_protected(project, monkeypatch):

@@ -14,7 +14,7 @@ import pytest
 from conftest import REPO
 
 LAYERS = {
-    "tomcat_cd/core": ("pulumi", "pulumi_kubernetes", "pulumi_command", "pulumi_docker", "subprocess",
+    "tomcat_cd/core": ("pulumi", "pulumi_kubernetes", "pulumi_command", "pulumi_docker_build", "subprocess",
                        "components", "tomcat_cd.program", "tomcat_cd.driver", "cdctl"),
     "components": ("tomcat_cd.program", "tomcat_cd.driver", "cdctl", "subprocess"),
     "tomcat_cd/program": ("tomcat_cd.driver", "cdctl"),

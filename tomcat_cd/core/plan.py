@@ -42,13 +42,23 @@ class SitePlan:
     site: Site
     version: str
     image: str
+    """The tag: `<harbor>/<domain>/<domain>:<version>-<env>-<git>`."""
     build: BuildContext
     deployment: dict[str, Any]
+    """Runs `pushed_image` when the record has it, else the tag (a build replaces it with the
+    digest it pushed)."""
     service: dict[str, Any]
+    pushed_image: str | None = None
+    """`<tag>@<digest>` of this very tag as the record has it: deployed as it is, never rebuilt."""
 
     @property
     def domain(self) -> str:
         return self.site.domain
+
+    @property
+    def needs_build(self) -> bool:
+        """With image builds on: whether this version is built (it has no pushed digest yet)."""
+        return self.pushed_image is None
 
     def objects(self) -> list[dict[str, Any]]:
         return [self.deployment, self.service]
@@ -71,7 +81,7 @@ class StackPlan:
         return [
             Problem(f"Pulumi.{self.settings.stack}.yaml", f'tomcat-cd:versions["{s.domain}"]',
                     f"war not found: {s.build.war_source}")
-            for s in self.sites if not s.build.war_present()
+            for s in self.sites if s.needs_build and not s.build.war_present()
         ]
 
 
@@ -106,14 +116,21 @@ def site_plan(site: Site, version: str, settings: StackSettings, cd_git_id: str)
     build = settings.builds.get(site.domain)
     git_id = build.git_id if build else cd_git_id
     image = conventions.image_ref(settings.harbor_host, site.domain, version, environment, git_id)
+    pushed = pushed_image(settings.images.get(site.domain, ()), image)
     return SitePlan(
         site=site,
         version=version,
         image=image,
         build=build_context(site, version, settings, image),
-        deployment=kubernetes.deployment(site, environment, version, image, settings.pull_secret_name),
+        deployment=kubernetes.deployment(site, environment, version, pushed or image, settings.pull_secret_name),
         service=kubernetes.service(site, environment, version),
+        pushed_image=pushed,
     )
+
+
+def pushed_image(pushed: tuple[str, ...], tag: str) -> str | None:
+    """The record's `<tag>@<digest>` of exactly this tag, if any."""
+    return next((ref for ref in pushed if ref.split("@", 1)[0] == tag), None)
 
 
 def build_context(site: Site, version: str, settings: StackSettings, image: str) -> BuildContext:

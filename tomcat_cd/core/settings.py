@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,12 +20,14 @@ from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import ConfigError, Problem, Problems, raise_if_any
 from tomcat_cd.core.fields import yaml_problem
 from tomcat_cd.core.schema import keys_of, validated
-from tomcat_cd.core.stack_file import StackFile, read_entries
+from tomcat_cd.core.stack_file import IMAGES_KEPT, StackFile, read_entries, read_images
 from tomcat_cd.core.yamltext import load_yaml
 
 # Keys whose values are Pulumi secrets; they are never read into StackSettings.
 SECRET_KEYS = frozenset({"harborPassword"})
 KNOWN_KEYS = frozenset(keys_of(StackFile))
+# The record of what runs, which cdctl keeps in step with the backend (tomcat_cd.driver.record).
+MAP_KEYS = ("versions", "builds", "images")
 
 
 @dataclass(frozen=True)
@@ -42,20 +44,32 @@ class Build:
 
 @dataclass(frozen=True)
 class SiteMaps:
-    """What each domain runs in one stack: the `versions` and `builds` maps of its config."""
+    """What each domain runs in one stack: the `versions`, `builds` and `images` maps of its config."""
 
     versions: dict[str, str] = field(default_factory=dict)
     builds: dict[str, Build] = field(default_factory=dict)
+    images: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Each domain's pushed images (`<tag>@<digest>`), newest first: a version whose tag is
+    here is deployed by that digest, never rebuilt."""
 
     def with_site(self, domain: str, version: str | None, build: Build | None) -> "SiteMaps":
-        """The maps with one domain's entries replaced (removed, with version None)."""
+        """The maps with one domain's entries replaced (removed, with version None); its
+        pushed images stay, so that a rollback after a delete still finds them."""
         versions = {d: v for d, v in self.versions.items() if d != domain}
         builds = {d: b for d, b in self.builds.items() if d != domain}
         if version is not None:
             versions[domain] = version
             if build is not None:
                 builds[domain] = build
-        return SiteMaps(dict(sorted(versions.items())), dict(sorted(builds.items())))
+        return replace(self, versions=dict(sorted(versions.items())), builds=dict(sorted(builds.items())))
+
+    def with_pushed(self, pushed: Mapping[str, str]) -> "SiteMaps":
+        """The maps with each domain's newly pushed image first in its list (no duplicates)."""
+        images = dict(self.images)
+        for domain, ref in pushed.items():
+            kept = tuple(r for r in images.get(domain, ()) if r != ref)
+            images[domain] = ((ref,) + kept)[:IMAGES_KEPT]
+        return replace(self, images=dict(sorted(images.items())))
 
     def site(self, domain: str) -> tuple[str | None, Build | None]:
         return self.versions.get(domain), self.builds.get(domain)
@@ -67,6 +81,8 @@ class SiteMaps:
             values[f"{conventions.PROJECT}:versions"] = dict(self.versions)
         if self.builds:
             values[f"{conventions.PROJECT}:builds"] = {d: b.to_config() for d, b in self.builds.items()}
+        if self.images:
+            values[f"{conventions.PROJECT}:images"] = {d: list(refs) for d, refs in self.images.items()}
         return values
 
 
@@ -75,10 +91,12 @@ def read_site_maps(values: Mapping[str, Any], problems: Problems) -> SiteMaps:
     structured values as Pulumi hands them over, JSON text or decoded), each entry validated
     on its own (tomcat_cd.core.stack_file): the one reading of these maps for the program, the
     driver and history."""
-    maps = {key: _decoded(values.get(key)) for key in ("versions", "builds")}
+    maps = {key: _decoded(values.get(key)) for key in MAP_KEYS}
     versions, builds = read_entries(maps["versions"], maps["builds"], problems, f"{conventions.PROJECT}:")
+    images = read_images(maps["images"], problems, f"{conventions.PROJECT}:")
     return SiteMaps(dict(sorted(versions.items())),
-                    {domain: Build(b.build_id, b.git_id, b.by) for domain, b in sorted(builds.items())})
+                    {domain: Build(b.build_id, b.git_id, b.by) for domain, b in sorted(builds.items())},
+                    dict(sorted(images.items())))
 
 
 def _decoded(value: Any) -> Mapping[Any, Any]:
@@ -118,7 +136,11 @@ class StackSettings:
     render_dir: str | None = None
     """Folder of rendered manifests; defaults to `.state/manifests/<stack>` in the project."""
     build_images: bool = True
-    """Build and push images with pulumi-docker; defaults to true for a cluster, false for render."""
+    """Build and push images with the Docker Build provider; defaults to true for a cluster,
+    false for render."""
+    builder: str | None = None
+    """The buildx builder that builds images (any driver: docker, docker-container, remote,
+    kubernetes); unset, buildx's current builder (on an operator's machine, Docker's own)."""
     protect_namespace: bool = False
     """Protect the namespace from deletion; defaults to true for production."""
     versions: dict[str, str] = field(default_factory=dict)
@@ -126,6 +148,8 @@ class StackSettings:
     builds: dict[str, "Build"] = field(default_factory=dict)
     """What built each domain's deployed version (written by `cdctl deploy`); its git id
     names the image tag, so a later commit of this repository never retags a running site."""
+    images: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Each domain's pushed images by digest, newest first (kept by cdctl from the state)."""
 
     @property
     def namespace(self) -> str:
@@ -165,10 +189,12 @@ def parse_settings(stack: str, values: Mapping[str, Any], source: str) -> StackS
         kubeconfig=fields.kubeconfig,
         render_dir=fields.render_dir,
         build_images=target == "cluster" if fields.build_images is None else fields.build_images,
+        builder=fields.builder,
         protect_namespace=(environment == conventions.PRODUCTION if fields.protect_namespace is None
                            else fields.protect_namespace),
         versions=maps.versions,
         builds=maps.builds,
+        images=maps.images,
     )
 
 

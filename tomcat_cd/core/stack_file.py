@@ -24,6 +24,11 @@ HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 # A Jenkins build number or tag, and who deployed: both go into update messages and history.
 BUILD_ID = re.compile(r"[A-Za-z0-9._#-]{0,64}")
 BY = re.compile(r"[A-Za-z0-9._@+-]{0,64}")
+# A pushed image as the registry answered: `<host>/<repo>:<tag>@sha256:<hex>`.
+PUSHED_IMAGE = re.compile(r"[A-Za-z0-9.:-]+/[a-z0-9._/-]+:[A-Za-z0-9._-]{1,128}@sha256:[0-9a-f]{64}")
+# How many pushed images of a domain the record keeps (newest first): what rollback can reach
+# without a rebuild.
+IMAGES_KEPT = 10
 TARGETS = ("render", "cluster")
 # `pulumi config set --path` stores 1.10 as a number unless told otherwise.
 STRING_HINT = " (set it with pulumi config set --path --type string)"
@@ -58,7 +63,9 @@ class BuildRecord(Strict):
     by: Annotated[str, Matches(BY, "a user id (letters, digits, ._@+-; 64 at most)")] = ""
 
 
+PushedImage = Annotated[str, Matches(PUSHED_IMAGE, "an image pushed by digest (<host>/<repo>:<tag>@sha256:<hex>)")]
 VERSION_ENTRY: TypeAdapter[str] = TypeAdapter(Version)
+IMAGES_ENTRY: TypeAdapter[list[str]] = TypeAdapter(list[PushedImage])
 BUILD_ENTRY: TypeAdapter[BuildRecord] = TypeAdapter(BuildRecord)
 
 
@@ -75,9 +82,12 @@ class StackFile(Strict):
     war_root: str = conventions.WAR_ROOT_DEFAULT
     domains_dir: str = "domains"
     build_images: TextBool | None = None
+    builder: Annotated[str, Matches(re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"), "a buildx builder name")] | None = Field(
+        None, description="buildx builder that builds the images (default: buildx's current one)")
     protect_namespace: TextBool | None = None
     versions: dict[str, Any] = Field(default_factory=dict, description="deployed version per domain")
     builds: dict[str, Any] = Field(default_factory=dict, description="what built each domain's version")
+    images: dict[str, Any] = Field(default_factory=dict, description="each domain's pushed images, newest first")
     target: Annotated[str, BeforeValidator(_target)] | None = None
     kubeconfig: str | None = None
     render_dir: str | None = None
@@ -85,7 +95,7 @@ class StackFile(Strict):
     @model_validator(mode="before")
     @classmethod
     def as_given(cls, values: Any) -> Any:
-        return json_text_decoded(values, ("versions", "builds"))
+        return json_text_decoded(values, ("versions", "builds", "images"))
 
 
 def read_entries(versions: Mapping[Any, Any], builds: Mapping[Any, Any], problems: Problems,
@@ -112,3 +122,15 @@ def read_entries(versions: Mapping[Any, Any], builds: Mapping[Any, Any], problem
         except ValidationError as error:
             problems_of(error, BuildRecord, problems, where)
     return good_versions, good_builds
+
+
+def read_images(images: Mapping[Any, Any], problems: Problems, prefix: str) -> dict[str, tuple[str, ...]]:
+    """Each valid entry of the images map (at most IMAGES_KEPT per domain); each invalid one is a problem."""
+    good: dict[str, tuple[str, ...]] = {}
+    for domain, refs in images.items():
+        where = f'{prefix}images["{domain}"]'
+        try:
+            good[str(domain)] = tuple(IMAGES_ENTRY.validate_python(refs))[:IMAGES_KEPT]
+        except ValidationError as error:
+            problems_of(error, StackFile, problems, where)
+    return good

@@ -14,7 +14,7 @@ SITE_TYPE = "tomcat-cd:index:TomcatSite"
 ENVIRONMENT_TYPE = "tomcat-cd:index:Environment"
 # A site's children, by part: their Pulumi types. Logical names are `<site>-<part>`.
 SITE_CHILD_TYPES = {
-    "image": "docker:index/image:Image",
+    "image": "docker-build:index:Image",
     "deployment": "kubernetes:apps/v1:Deployment",
     "service": "kubernetes:core/v1:Service",
 }
@@ -48,8 +48,11 @@ class StackNames:
         """The site's component and its children."""
         name = conventions.k8s_name(domain)
         return [self.urn(SITE_TYPE, name)] + [
-            self.urn(f"{SITE_TYPE}${typ}", child_name(name, part))
-            for part, typ in SITE_CHILD_TYPES.items() if with_image or part != "image"]
+            self.site_child(domain, part) for part in SITE_CHILD_TYPES if with_image or part != "image"]
+
+    def site_child(self, domain: str, part: str) -> str:
+        name = conventions.k8s_name(domain)
+        return self.urn(f"{SITE_TYPE}${SITE_CHILD_TYPES[part]}", child_name(name, part))
 
     def environment(self, environment: str, with_pull_secret: bool) -> list[str]:
         """The environment's component, namespace and (when configured) pull secret: what

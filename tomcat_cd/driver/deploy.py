@@ -16,7 +16,8 @@ from typing import Callable
 
 from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, raise_if_any
-from tomcat_cd.core.plan import build_plan
+from tomcat_cd.core import conventions
+from tomcat_cd.core.plan import build_plan, pushed_image
 from tomcat_cd.core.settings import Build, StackSettings, load_stack_file, user_id
 from tomcat_cd.core.urns import StackNames
 from tomcat_cd.driver import update
@@ -56,7 +57,7 @@ class Deployer:
         cli = self.cli()
         with environment_lock(self.project_dir, self.stack_name, cli.env["PULUMI_BACKEND_URL"], self.out):
             cli.select(create=True)
-            running = sync_checkout(cli, self.out)
+            running = sync_checkout(cli, self.out, with_pushed=settings.build_images)
             plan = _Plan(self.stack_name, change, settings, refresh)
             updates = self._updates(cli, plan, running)
             write_checkout(cli, running.maps.with_site(change.domain, change.version, change.build))
@@ -73,6 +74,21 @@ class Deployer:
                 self.out(f"restored the checkout's stack config of {self.stack_name} to what runs")
                 raise
             return cli.update_count()
+
+    @staticmethod
+    def _with_image(cli: PulumiCli, plan: "_Plan", running: Running) -> bool:
+        """Whether the update targets the site's Image: it builds (a version the record has no
+        digest of), or the state still holds the last build's Image, which a version deployed
+        by its recorded digest drops (retained: the pushed image stays in Harbor)."""
+        if not plan.settings.build_images:
+            return False
+        change, settings = plan.change, plan.settings
+        git_id = change.build.git_id if change.build else cd_git_id(cli.project_dir)
+        tag = conventions.image_ref(settings.harbor_host, change.domain, str(change.version),
+                                    settings.environment, git_id)
+        if pushed_image(running.maps.images.get(change.domain, ()), tag) is None:
+            return True
+        return plan.names.site_child(change.domain, "image") in cli.resource_urns()
 
     def _run(self, cli: PulumiCli, plan: "_Plan", planned: update.TargetedUpdate) -> None:
         """The update; if Pulumi names a dependency of the site that the state lacks although
@@ -102,7 +118,7 @@ class Deployer:
             else [])
         updates = [plan.of_environment(missing)] if missing else []
         if change.version is not None:
-            return updates + [plan.of_site(plan.names.site(change.domain, plan.settings.build_images))]
+            return updates + [plan.of_site(plan.names.site(change.domain, self._with_image(cli, plan, running)))]
         # A delete targets what exists of the site: the state says what that is.
         existing = cli.resource_urns()
         site = [urn for urn in plan.names.site(change.domain) if urn in existing]

@@ -14,10 +14,12 @@ from typing import Any, Callable, Mapping
 from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import Problem, Problems
 from tomcat_cd.core.history import site_maps_of
-from tomcat_cd.core.settings import Build, SiteMaps, read_site_maps
+from tomcat_cd.core.stack_file import PUSHED_IMAGE
+from tomcat_cd.core.urns import SITE_TYPE
+from tomcat_cd.core.settings import MAP_KEYS as SITE_MAP_KEYS, Build, SiteMaps, read_site_maps
 from tomcat_cd.driver.pulumi_cli import PulumiCli
 
-MAP_KEYS = tuple(f"{conventions.PROJECT}:{key}" for key in ("versions", "builds"))
+MAP_KEYS = tuple(f"{conventions.PROJECT}:{key}" for key in SITE_MAP_KEYS)
 
 
 def _values(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -66,19 +68,36 @@ class Running:
         return all(f"{conventions.PROJECT}:{key}" in config for key in keys)
 
 
-def sync_checkout(cli: PulumiCli, out: Callable[[str], None]) -> Running:
-    """Bring the checkout's stack file in step with what runs, saying what differed."""
+def pushed_in_state(state: Mapping[str, Any]) -> dict[str, str]:
+    """domain -> `<tag>@<digest>` that each site of the state runs, from its component's outputs
+    (`pulumi stack export`): the images builds pushed that the record may not hold yet."""
+    pushed = {}
+    for resource in (state.get("deployment") or {}).get("resources") or []:
+        outputs = resource.get("outputs") or {}
+        image, domain = outputs.get("image"), outputs.get("domain")
+        if resource.get("type") == SITE_TYPE and isinstance(domain, str) and isinstance(image, str) \
+                and PUSHED_IMAGE.fullmatch(image):
+            pushed[domain] = image
+    return pushed
+
+
+def sync_checkout(cli: PulumiCli, out: Callable[[str], None], with_pushed: bool = False) -> Running:
+    """Bring the checkout's stack file in step with what runs, saying what differed.
+    `with_pushed`: also record the digests the last builds pushed (read from the state)."""
     problems: list[Problem] = []
     checkout = checkout_maps(cli, Problems(f"Pulumi.{cli.stack}.yaml", problems))
     update = cli.newest_succeeded()
     if update is None:
         return Running(checkout, None)
     running = site_maps_of(update)
+    if with_pushed:
+        running = running.with_pushed(pushed_in_state(cli.state()))
     changes = _changes(checkout, running)
     if changes:
         out(f"the checkout's Pulumi.{cli.stack}.yaml differed from what runs (the stack's last successful update); "
             "taking what runs:")
         for line in changes:
             out(line)
+    if changes or running.images != checkout.images:
         write_checkout(cli, running)
     return Running(running, update)

@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 from components.environment import Environment, EnvironmentArgs
 from components.hosts import HostBootstrap, HostBootstrapArgs
 from components.platform import Logging, Monitoring, ObjectsArgs
-from components.tomcat_site import RegistryLogin, TomcatSite, TomcatSiteArgs
+from components.tomcat_site import ImageBuild, RegistryLogin, TomcatSite, TomcatSiteArgs
 from tomcat_cd.core import conventions, platform_settings
 from tomcat_cd.core.builders import kubernetes
 from tomcat_cd.core.errors import ConfigError, Problem, raise_if_any
@@ -105,16 +105,16 @@ def deploy(plan: StackPlan, project_dir: Path) -> dict[str, TomcatSite]:
     registry = _registry_login(settings) if settings.build_images else None
     sites = {}
     for site in sites_to_register(plan):
-        context_dir = None
-        if settings.build_images:
-            context_dir = _stage_build_context(site, settings, project_dir)
-        sites[site.domain] = TomcatSite(site.site.name, TomcatSiteArgs(
-            plan=site, build_context_dir=context_dir, registry=registry),
+        build = None
+        if registry is not None and site.needs_build:
+            build = ImageBuild(_stage_build_context(site, settings, project_dir), registry, settings.builder)
+        sites[site.domain] = TomcatSite(site.site.name, TomcatSiteArgs(plan=site, build=build),
             pulumi.ResourceOptions.merge(with_provider, pulumi.ResourceOptions(depends_on=environment.children)))
     pulumi.export("environment", settings.environment)
     pulumi.export("namespace", environment.namespace_name)
     # From the plan, not the resources: whole even when a targeted update registers one site.
-    pulumi.export("sites", {site.domain: {"image": site.image, "nodePort": site.site.node_port(settings.environment)}
+    pulumi.export("sites", {site.domain: {"image": site.pushed_image or site.image,
+                                          "nodePort": site.site.node_port(settings.environment)}
                             for site in plan.sites})
     return sites
 

@@ -1,0 +1,370 @@
+"""The whole pipeline for real: a war becomes an image `pulumi up` builds and pushes, the pushed
+image runs as the rendered pod spec says, Tomcat serves it, and real Filebeat ships its logs
+to real Elasticsearch.
+
+Nothing written here stands in for a part: Debian's dockerd and registry (basic auth),
+BuildKit and the Pulumi Docker Build provider built from Go modules, a Tomcat base image
+made with debootstrap, Filebeat 7.17.29 and Elasticsearch 8.19.21 (scripts/install-pipeline),
+all started by scripts/pipeline in the test's folder on 127.0.0.1 and stopped at the end.
+The cluster is the local kwok one: its kubelets are simulated, so the test runs the pod's
+container itself, from the Deployment the API server holds (tests/pipeline/pod.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cluster_harness import cluster, kubectl  # noqa: F401 (cluster is a fixture)
+from conftest import REPO
+from pipeline import pod
+from pipeline.harness import DOMAIN, ENV, TOOLS, Pipeline, require_pipeline, set_harbor_password, site_project, \
+    start_pipeline, stop_pipeline, wait_for
+from pipeline.logs import Elastic, VersionFront, rerooted, without_lifecycle
+from pipeline.war import build_war
+from tomcat_cd.core import conventions
+
+pytestmark = pytest.mark.pipeline
+V1, V2 = "v1.0.0", "v2.0.0"
+NAME = conventions.k8s_name(DOMAIN)
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    require_pipeline()
+    started = start_pipeline(tmp_path_factory.mktemp("pipeline"))
+    try:
+        started.login()
+        yield started
+    finally:
+        stop_pipeline(started)
+
+
+@pytest.fixture(scope="module")
+def site(pipe, cluster, tmp_path_factory):
+    project = site_project(tmp_path_factory.mktemp("site"), cluster, pipe)
+    for version in (V1, V2):
+        build_war(project.wars / DOMAIN / version / "ROOT.war", token=f"token-{version}")
+    return project
+
+
+def deploy(site, *args: str) -> subprocess.CompletedProcess:
+    return site.cdctl(*args, "--yes", timeout=900)
+
+
+def deployment(cluster) -> dict:
+    done = kubectl(cluster, "-n", ENV, "get", "deployment", NAME, "-o", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def running_image(cluster) -> str:
+    return pod.container(deployment(cluster))["image"]
+
+
+def tag(pipe: Pipeline, site, version: str) -> str:
+    git_id = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], cwd=site.root, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    return conventions.image_ref(pipe.registry, DOMAIN, version, ENV, git_id)
+
+
+@pytest.fixture(scope="module")
+def v1(pipe, site, cluster):
+    done = deploy(site, "deploy", DOMAIN, "--env", ENV, "--version", V1, "--build-id", "101")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+    return done
+
+
+def test_deploy_builds_and_pushes_the_image_and_the_deployment_runs_its_digest(pipe, site, cluster, v1):
+    pushed = tag(pipe, site, V1)
+    repository = pushed.rsplit(":", 1)[0]
+    assert pushed.rsplit(":", 1)[1] in pipe.crane("ls", repository).split()
+    digest = pipe.crane("digest", pushed).strip()
+    assert running_image(cluster) == f"{pushed}@{digest}"
+    assert pipe.secret("registry") not in v1.stdout + v1.stderr
+
+
+@pytest.fixture(scope="module")
+def node_root(tmp_path_factory) -> Path:
+    """`/` of the node, for its /data folders (never the host's /data)."""
+    return tmp_path_factory.mktemp("node")
+
+
+def pod_name(cluster) -> str:
+    done = kubectl(cluster, "-n", ENV, "get", "pods", "-l", f"app.kubernetes.io/name={NAME}", "-o", "json")
+    names = sorted(p["metadata"]["name"] for p in json.loads(done.stdout)["items"]
+                   if p["metadata"].get("deletionTimestamp") is None)
+    assert names, "kwok made no pod of the Deployment"
+    return names[0]
+
+
+class RunningPod:
+    def __init__(self, pipe: Pipeline, spec: dict, name: str, node_root: Path):
+        self.pipe, self.spec, self.name, self.node_root = pipe, spec, name, node_root
+        self.port = pod.http_port(spec)
+        self.container = f"pod-{name}"
+        pipe.docker(*pod.docker_run_args(spec, name, node_root, self.container))
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode(errors="replace")
+        except OSError:
+            return 0, ""
+
+    def ready(self) -> bool:
+        return all(self.get(path)[0] == 200 for path in pod.probe_paths(self.spec).values())
+
+    def log_folder(self, kind: str) -> Path:
+        return pod.host_folders(self.spec, self.name, self.node_root)[conventions.LOG_KINDS[kind]]
+
+    def stop(self) -> None:
+        self.pipe.docker("rm", "--force", self.container, check=False)
+
+
+@pytest.fixture(scope="module")
+def pod_v1(pipe, cluster, v1, node_root):
+    with socket_free(8080):
+        running = RunningPod(pipe, deployment(cluster), pod_name(cluster), node_root)
+    try:
+        wait_for("the readiness path", running.ready, seconds=180)
+        yield running
+    finally:
+        running.stop()
+
+
+class socket_free:
+    """Fails clearly when the pod's port is taken on this host (the pod runs with host networking)."""
+
+    def __init__(self, port: int):
+        self.port = port
+
+    def __enter__(self) -> None:
+        import socket
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", self.port)) != 0, f"port {self.port} is taken on this host"
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def test_the_pushed_image_runs_as_the_pod_spec_says(pipe, pod_v1):
+    assert pod_v1.get("/") == (200, f"token=token-{V1}\n")
+    inside = pipe.docker("exec", pod_v1.container, "sh", "-c", "cat /etc/hosts; env; cat /proc/1/cmdline | tr '\\0' ' '").stdout
+    assert "10.0.0.5\tdb.internal" in inside
+    assert "APP_PROFILE=pipeline-test" in inside and f"POD_NAME={pod_v1.name}" in inside
+    assert "-Xmx256m" in inside and "-Dfile.encoding=UTF-8" in inside  # JAVA_OPTS reached the JVM
+    assert pod_v1.get("/fail.jsp")[0] == 500 and pod_v1.get("/devlog.jsp") == (200, "logged\n")
+    wait_for("the three log folders", lambda: all(any(pod_v1.log_folder(kind).iterdir())
+                                                  for kind in conventions.LOG_KINDS), seconds=30)
+    for kind, folder in ((k, pod_v1.log_folder(k)) for k in conventions.LOG_KINDS):
+        assert folder == pod_v1.node_root / f"data/nodelogs/{ENV}/{kind}/{DOMAIN}/{pod_v1.name}"
+
+
+@pytest.fixture(scope="module")
+def elastic(pipe, site, tmp_path_factory):
+    """Elasticsearch set up with the program's own documents (logging setup's files)."""
+    rendered = tmp_path_factory.mktemp("platform")
+    done = site.cdctl("render", "--stack", "platform", "--out", str(rendered))
+    assert done.returncode == 0, done.stderr
+    setup = rendered / "config" / "logging-setup"
+    admin = Elastic(pipe.endpoints["elasticsearch"]["url"], "elastic", pipe.secret("elasticsearch"))
+    template = without_lifecycle(json.loads((setup / "index-template.json").read_text()))
+    admin.request("PUT", "/_index_template/tomcat-cd-logs", template)
+    admin.request("PUT", "/_security/role/tomcat-cd-filebeat-writer",
+                  json.loads((setup / "filebeat-writer-role.json").read_text()))
+    writer_password = "writer-" + os.urandom(8).hex()
+    admin.request("PUT", "/_security/user/tomcat-cd-filebeat",
+                  {"password": writer_password, "roles": ["tomcat-cd-filebeat-writer"]})
+    return admin, writer_password, yaml.safe_load((rendered / "config" / "filebeat.yml").read_text())
+
+
+class Filebeat:
+    """Real Filebeat running the program's filebeat.yml, re-rooted for the test."""
+
+    def __init__(self, config: dict, node_root: Path, elastic_url: str, password: str, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.config_file = folder / "filebeat.yml"
+        self.config_file.write_text(yaml.safe_dump(rerooted(config, node_root, elastic_url, folder / "data")))
+        self.config_file.chmod(0o600)
+        self.env = dict(os.environ, ELASTICSEARCH_PASSWORD=password)
+        checked = subprocess.run([str(TOOLS / "filebeat"), "test", "config", "-c", str(self.config_file),
+                                  "--path.home", str(folder)], capture_output=True, text=True, env=self.env)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.log = open(self.folder / "filebeat.log", "ab")
+        self.process = subprocess.Popen([str(TOOLS / "filebeat"), "-e", "-c", str(self.config_file),
+                                         "--path.home", str(self.folder), "--path.logs", str(self.folder / "logs")],
+                                        stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def filebeat(pipe, elastic, node_root, tmp_path_factory):
+    _, password, config = elastic
+    with VersionFront(pipe.endpoints["elasticsearch"]["url"], pipe.endpoints["elasticsearch"]["version"]) as front:
+        shipper = Filebeat(config, node_root, front.url, password, tmp_path_factory.mktemp("filebeat"))
+        shipper.start()
+        try:
+            yield shipper
+        finally:
+            shipper.stop()
+
+
+def today_index() -> str:
+    return f"{DOMAIN}-{datetime.datetime.now(datetime.timezone.utc):%Y.%m.%d}"
+
+
+def test_real_filebeat_ships_each_log_kind_to_the_domains_daily_index(pod_v1, elastic, filebeat):
+    admin = elastic[0]
+    stray = pod_v1.node_root / f"data/nodelogs/{ENV}/tomcatlogs/{DOMAIN}/stray.log"
+    stray.write_text("a line written outside any pod folder\n")
+
+    def by_kind() -> dict[str, list[dict]]:
+        found: dict[str, list[dict]] = {}
+        for doc in admin.search(today_index(), {"term": {"gy.pod": pod_v1.name}}, size=500):
+            found.setdefault(doc["gy"]["ltype"], []).append(doc)
+        return found if set(found) == set(conventions.LOG_KINDS) and _trace_shipped(found) else {}
+
+    found = wait_for("every log kind in Elasticsearch", by_kind, seconds=120, every=2)
+    for doc in (d for docs in found.values() for d in docs):
+        assert doc["_index"] == today_index()
+        assert doc["gy"]["wtype"] == ENV and doc["gy"]["domain"] == DOMAIN and doc["gy"]["pod"] == pod_v1.name
+    for field, value in (("gy.wtype", ENV), ("gy.ltype", "accesslogs"), ("gy.domain", DOMAIN)):
+        assert admin.search(today_index(), {"term": {field: value}}), f"a term query on {field} finds nothing"
+    traces = [d for d in found["tomcatlogs"] if "boom in token-v1.0.0" in d["message"]]
+    assert len(traces) == 1 and "\n\tat " in traces[0]["message"] and traces[0]["message"].split(" ")[2] == "SEVERE"
+    assert any(" /fail.jsp " in d["message"] and " 500 " in d["message"] for d in found["accesslogs"])
+    unparsed = wait_for("the stray line", lambda: admin.search(
+        "tomcat-cd-unparsed-*", {"match_phrase": {"message": "outside any pod folder"}}), seconds=60, every=2)
+    assert unparsed[0]["_index"].startswith("tomcat-cd-unparsed-") and "tomcat-cd-unparsed-path" in unparsed[0]["tags"]
+
+
+def _trace_shipped(found: dict[str, list[dict]]) -> bool:
+    return any("boom in" in d["message"] for d in found.get("tomcatlogs", []))
+
+
+def layers(pipe: Pipeline, ref: str) -> list[str]:
+    return [layer["digest"] for layer in json.loads(pipe.crane("manifest", ref))["layers"]]
+
+
+def test_a_new_version_pushes_only_its_war_layer_and_a_rollback_brings_back_the_exact_v1(pipe, site, cluster, v1):
+    v1_image = running_image(cluster)
+    done = deploy(site, "deploy", DOMAIN, "--env", ENV, "--version", V2, "--build-id", "102")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+    v2_image = running_image(cluster)
+    assert v2_image.startswith(tag(pipe, site, V2) + "@sha256:") and v2_image.split("@")[1] != v1_image.split("@")[1]
+    old, new = layers(pipe, v1_image), layers(pipe, v2_image)
+    assert len(old) == len(new) and old[:-1] == new[:-1] and old[-1] != new[-1], "more than the war layer changed"
+
+    done = deploy(site, "rollback", DOMAIN, "--env", ENV)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+    assert running_image(cluster) == v1_image
+    assert pipe.crane("digest", tag(pipe, site, V1)).strip() == v1_image.split("@")[1], "the rollback re-pushed v1"
+    history = json.loads(site.cdctl("history", DOMAIN, "--env", ENV, "--json").stdout)
+    assert [r["version"] for r in history[:3]] == [V1, V2, V1]
+
+
+def set_config(site, *args: str) -> None:
+    done = site.cdctl("pulumi", "config", "set", *args, "-s", ENV)
+    assert done.returncode == 0, done.stderr
+
+
+def failed_at_the_image_step(site, cluster, before: str, done: subprocess.CompletedProcess, reason: str) -> None:
+    """Exit 1, one error line naming the site's image and the reason, the Deployment as it
+    was and the checkout's stack config back to what runs."""
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"{NAME}-image" in errors[0] and reason in errors[0].lower(), done.stderr[-3000:]
+    assert running_image(cluster) == before
+    versions = yaml.safe_load((site.root / f"Pulumi.{ENV}.yaml").read_text())["config"]["tomcat-cd:versions"]
+    assert versions[DOMAIN] != "v9.9.9"
+
+
+@pytest.fixture
+def v3(site):
+    build_war(site.wars / DOMAIN / "v9.9.9" / "ROOT.war", token="token-v9.9.9")
+    return ("deploy", DOMAIN, "--env", ENV, "--version", "v9.9.9")
+
+
+def test_a_wrong_harbor_password_fails_at_the_image_step(pipe, site, cluster, v1, v3):
+    before = running_image(cluster)
+    set_harbor_password(site, "not-the-password")
+    try:
+        failed_at_the_image_step(site, cluster, before, deploy(site, *v3), "401")
+    finally:
+        set_harbor_password(site, pipe.secret("registry"))
+
+
+def test_a_missing_base_image_fails_at_the_image_step(pipe, site, cluster, v1, v3):
+    before = running_image(cluster)
+    base = yaml.safe_load((site.root / f"Pulumi.{ENV}.yaml").read_text())["config"]["tomcat-cd:baseImage"]
+    set_config(site, "tomcat-cd:baseImage", f"{pipe.registry}/template/tomcat:no-such-tag")
+    try:
+        failed_at_the_image_step(site, cluster, before, deploy(site, *v3), "not found")
+    finally:
+        set_config(site, "tomcat-cd:baseImage", base)
+
+
+def test_an_unreachable_builder_fails_at_the_image_step(pipe, site, cluster, v1, v3):
+    before = running_image(cluster)
+    gone = pipe.docker_config / "buildx" / "instances" / "gone"
+    gone.write_text((pipe.docker_config / "buildx" / "instances" / "tomcat-cd").read_text()
+                    .replace(pipe.endpoints["buildkit"]["address"], "unix:///nonexistent/buildkitd.sock")
+                    .replace('"tomcat-cd', '"gone'))
+    set_config(site, "tomcat-cd:builder", "gone")
+    try:
+        failed_at_the_image_step(site, cluster, before, deploy(site, *v3), "gone")
+    finally:
+        set_config(site, "tomcat-cd:builder", pipe.endpoints["buildkit"]["builder"])
+
+
+def test_a_registry_that_is_down_fails_at_the_image_step(pipe, site, cluster, v1, v3):
+    before = running_image(cluster)
+    assert subprocess.run([str(REPO / "scripts/pipeline"), "stop", "--state", str(pipe.state), "--parts",
+                           "registry"], capture_output=True).returncode == 0
+    try:
+        failed_at_the_image_step(site, cluster, before, deploy(site, *v3), "connection refused")
+    finally:
+        restarted = subprocess.run([str(REPO / "scripts/pipeline"), "start", "--state", str(pipe.state), "--parts",
+                                    "registry"], capture_output=True, text=True)
+        assert restarted.returncode == 0, restarted.stderr
+        assert json.loads(restarted.stdout)["registry"]["address"] == pipe.registry
+
+
+def test_nothing_logged_while_elasticsearch_is_down_is_lost(pipe, pod_v1, elastic, filebeat):
+    admin = elastic[0]
+    stopped = subprocess.run([str(REPO / "scripts/pipeline"), "stop", "--state", str(pipe.state), "--parts",
+                              "elasticsearch"], capture_output=True, text=True)
+    assert stopped.returncode == 0, stopped.stderr
+    marks = [f"/index.jsp?while-down-{n}" for n in range(5)]
+    for mark in marks:
+        assert pod_v1.get(mark)[0] == 200
+    restarted = subprocess.run([str(REPO / "scripts/pipeline"), "start", "--state", str(pipe.state), "--parts",
+                                "elasticsearch"], capture_output=True, text=True, timeout=400)
+    assert restarted.returncode == 0, restarted.stderr
+    assert (Path(filebeat.folder) / "data" / "registry").is_dir(), "Filebeat keeps no registry"
+
+    def shipped() -> bool:
+        docs = admin.search(today_index(), {"term": {"gy.ltype": "accesslogs"}}, size=1000)
+        return all(any(mark in d["message"] for d in docs) for mark in marks)
+
+    wait_for("the lines logged while Elasticsearch was down", shipped, seconds=180, every=3)
