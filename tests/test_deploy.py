@@ -36,7 +36,9 @@ class FakeCli:
         self.env = {"PULUMI_BACKEND_URL": "s3://not-a-file-backend"}
         self.checkout = checkout
         self.state = state
+        self.outputs: dict[str, dict] = {}
         self.updates = history
+        self.project_dir = None
 
     def select(self, create: bool = True) -> None:
         pass
@@ -51,6 +53,12 @@ class FakeCli:
 
     def resource_urns(self) -> set[str]:
         return set(self.state)
+
+    def export(self) -> dict:
+        """The state as `pulumi stack export` has it: each site component with its outputs."""
+        resources = [{"urn": urn, "type": urn.split("::")[2], "outputs": self.outputs.get(urn, {})}
+                     for urn in sorted(self.state)]
+        return {"deployment": {"resources": resources}}
 
     def newest_succeeded(self):
         return next((u for u in self.updates if u["result"] == "succeeded"), None)
@@ -86,8 +94,8 @@ def driver(tmp_path, monkeypatch):
     return make
 
 
-def settings(pull_secret: bool = False) -> StackSettings:
-    return StackSettings(stack="develop", environment="develop", harbor_host="h", build_images=False,
+def settings(pull_secret: bool = False, build_images: bool = False) -> StackSettings:
+    return StackSettings(stack="develop", environment="develop", harbor_host="h", build_images=build_images,
                          harbor_username="robot" if pull_secret else None, harbor_password_set=pull_secret)
 
 
@@ -199,3 +207,33 @@ def test_an_interrupted_update_restores_the_checkout(driver, monkeypatch):
     with pytest.raises(update.Interrupted):
         deployer.change_site(SiteChange("test.gyyx.cn", "v1.3.0", None, "deploy"), settings())
     assert cli.checkout == DEPLOYED
+
+
+TEST_IMAGE = NAMES.site_child("test.gyyx.cn", "image")
+V120 = f"h/test.gyyx.cn/test.gyyx.cn:v1.2.0-develop-abc1234@sha256:{'1' * 64}"
+V130 = f"h/test.gyyx.cn/test.gyyx.cn:v1.3.0-develop-abc1234@sha256:{'3' * 64}"
+
+
+def test_a_build_targets_the_image_and_the_digest_it_pushed_enters_the_record(driver):
+    deployer, cli, runs = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE + SHOP_SITE + [TEST_IMAGE]),
+                                 [update_config(DEPLOYED["tomcat-cd:versions"])])
+    cli.outputs[NAMES.site("test.gyyx.cn")[0]] = {"domain": "test.gyyx.cn", "image": V120}
+    deployer.change_site(SiteChange("test.gyyx.cn", "v1.3.0", Build("94", "abc1234"), "deploy"),
+                         settings(build_images=True))
+    ((planned, _),) = runs
+    assert TEST_IMAGE in planned.targets  # v1.3.0 has no digest yet: it is built
+    assert cli.checkout["tomcat-cd:images"] == {"test.gyyx.cn": [V120]}  # what v1.2.0 pushed, from the state
+
+
+@pytest.mark.parametrize("image_in_state", [True, False])
+def test_a_rollback_to_a_recorded_digest_builds_nothing(driver, image_in_state):
+    state = set(ENVIRONMENT + TEST_SITE + SHOP_SITE + ([TEST_IMAGE] if image_in_state else []))
+    deployer, cli, runs = driver({**DEPLOYED, "tomcat-cd:images": {"test.gyyx.cn": [V130, V120]}}, state,
+                                 [update_config(DEPLOYED["tomcat-cd:versions"])])
+    cli.updates[0]["config"]["tomcat-cd:images"] = {"value": json.dumps({"test.gyyx.cn": [V130, V120]})}
+    deployer.change_site(SiteChange("test.gyyx.cn", "v1.2.0", Build("93", "abc1234"), "rollback"),
+                         settings(build_images=True))
+    ((planned, _),) = runs
+    # The last build's Image leaves the state (retained: its image stays in Harbor); none is made.
+    assert (TEST_IMAGE in planned.targets) == image_in_state
+    assert cli.checkout["tomcat-cd:images"] == {"test.gyyx.cn": [V130, V120]}

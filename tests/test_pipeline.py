@@ -57,7 +57,11 @@ def site(pipe, cluster, tmp_path_factory):
 
 
 def deploy(site, *args: str) -> subprocess.CompletedProcess:
-    return site.cdctl(*args, "--yes", timeout=900)
+    """cdctl, its whole output kept beside the project for a failure's post-mortem."""
+    done = site.cdctl(*args, "--yes", timeout=900)
+    with open(site.root.parent / "cdctl.log", "a") as log:
+        log.write(f"$ cdctl {' '.join(args)}\n{done.stdout}\n{done.stderr}\nexit {done.returncode}\n")
+    return done
 
 
 def deployment(cluster) -> dict:

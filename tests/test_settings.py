@@ -7,9 +7,10 @@ import subprocess
 import pytest
 
 from conftest import REPO
-from tomcat_cd.core.errors import ConfigError
+from tomcat_cd.core.errors import ConfigError, Problems
 from tomcat_cd.core.checkout import cd_git_id
-from tomcat_cd.core.settings import load_stack_file, parse_settings
+from tomcat_cd.core.settings import SiteMaps, load_stack_file, parse_settings, read_site_maps
+from tomcat_cd.core.stack_file import IMAGES_KEPT
 
 
 def problems(stack: str, values: dict) -> list[str]:
@@ -223,3 +224,27 @@ def test_the_git_id_read_from_dot_git_is_the_one_git_gives(monkeypatch, tmp_path
     assert cd_git_id(tmp_path / "tree") == first[:7]  # a worktree with a detached HEAD
     git("checkout", "-q", "--detach", first)
     assert cd_git_id(repo) == first[:7]
+
+
+PUSHED = [f"harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v{n}-develop-abc1234@sha256:{str(n) * 64}" for n in range(1, 10)]
+
+
+def test_the_record_keeps_the_newest_pushed_images_of_each_domain_first():
+    maps = SiteMaps(images={"test.gyyx.cn": tuple(PUSHED[:3])})
+    newer = maps.with_pushed({"test.gyyx.cn": PUSHED[1], "shop.gyyx.cn": PUSHED[4]})
+    assert newer.images == {"shop.gyyx.cn": (PUSHED[4],), "test.gyyx.cn": (PUSHED[1], PUSHED[0], PUSHED[2])}
+    many = SiteMaps()
+    for ref in PUSHED + [p.replace("develop", "master") for p in PUSHED]:
+        many = many.with_pushed({"test.gyyx.cn": ref})
+    assert len(many.images["test.gyyx.cn"]) == IMAGES_KEPT and many.images["test.gyyx.cn"][0].endswith("9" * 64)
+    assert newer.with_site("test.gyyx.cn", None, None).images == newer.images  # a delete keeps them for a rollback
+
+
+def test_a_pushed_image_must_name_its_digest():
+    problems: list = []
+    maps = read_site_maps({"images": {"test.gyyx.cn": [PUSHED[0], "harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1"]}},
+                          Problems("Pulumi.develop.yaml", problems))
+    assert maps.images == {}
+    assert [str(p) for p in problems] == [
+        'Pulumi.develop.yaml: tomcat-cd:images["test.gyyx.cn"][1]: must be an image pushed by digest '
+        "(<host>/<repo>:<tag>@sha256:<hex>), got 'harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1'"]

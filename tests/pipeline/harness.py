@@ -100,7 +100,7 @@ def stop_pipeline(pipe: Pipeline) -> None:
 
 
 SITE_FILE = f"""\
-nodePort: 31090
+nodePort: 32090
 replicas: {{master: 1, develop: 1}}
 hosts:
   - 10.0.0.5 db.internal

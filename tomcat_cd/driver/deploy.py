@@ -58,7 +58,10 @@ class Deployer:
         with environment_lock(self.project_dir, self.stack_name, cli.env["PULUMI_BACKEND_URL"], self.out):
             cli.select(create=True)
             running = sync_checkout(cli, self.out, with_pushed=settings.build_images)
-            plan = _Plan(self.stack_name, change, settings, refresh)
+            # Pulumi refuses to refresh a target the state lacks (a site's first deploy, or its
+            # first image build): such an update refreshes nothing, the others refresh.
+            plan = _Plan(self.stack_name, change, settings, refresh,
+                         frozenset(cli.resource_urns()) if refresh else frozenset())
             updates = self._updates(cli, plan, running)
             write_checkout(cli, running.maps.with_site(change.domain, change.version, change.build))
             try:
@@ -140,6 +143,8 @@ class _Plan:
     change: SiteChange
     settings: StackSettings
     refresh: bool
+    existing: frozenset[str] = frozenset()
+    """The state's URNs, read when refreshing."""
 
     @property
     def names(self) -> StackNames:
@@ -153,13 +158,16 @@ class _Plan:
     def environment(self) -> list[str]:
         return self.names.environment(self.settings.environment, self.pull_secret)
 
+    def _refresh(self, targets: list[str]) -> bool:
+        return self.refresh and set(targets) <= self.existing
+
     def of_site(self, targets: list[str]) -> update.TargetedUpdate:
-        return update.TargetedUpdate(self.change.domain, tuple(targets), self.change.message, self.refresh)
+        return update.TargetedUpdate(self.change.domain, tuple(targets), self.change.message, self._refresh(targets))
 
     def of_environment(self, targets: list[str]) -> update.TargetedUpdate:
         return update.TargetedUpdate(self.change.domain, tuple(targets),
                                      f"{self.change.message} (environment {self.settings.environment})",
-                                     self.refresh, only_site=False)
+                                     self._refresh(targets), only_site=False)
 
 
 def checked_settings(project_dir: Path, stack: str, domain: str, version: str | None) -> StackSettings:

@@ -116,13 +116,13 @@ class PulumiCli:
                 return len(files)
         return len(self.history())
 
-    def state(self) -> dict[str, Any]:
+    def export(self) -> dict[str, Any]:
         """The stack's state as `pulumi stack export` prints it (secrets stay encrypted)."""
         state: dict[str, Any] = json.loads(self.run("read state", "stack", "export") or "{}")
         return state
 
     def resource_urns(self) -> set[str]:
-        return {r.get("urn") for r in (self.state().get("deployment") or {}).get("resources") or []}
+        return {r.get("urn") for r in (self.export().get("deployment") or {}).get("resources") or []}
 
     def config(self) -> dict[str, Any]:
         """The checkout's stack config, secrets left encrypted: key -> {value, secret, ...}."""

@@ -91,7 +91,7 @@ def sync_checkout(cli: PulumiCli, out: Callable[[str], None], with_pushed: bool 
         return Running(checkout, None)
     running = site_maps_of(update)
     if with_pushed:
-        running = running.with_pushed(pushed_in_state(cli.state()))
+        running = running.with_pushed(pushed_in_state(cli.export()))
     changes = _changes(checkout, running)
     if changes:
         out(f"the checkout's Pulumi.{cli.stack}.yaml differed from what runs (the stack's last successful update); "
