@@ -19,6 +19,7 @@ from tomcat_cd.core.history import DomainRecord, domain_history, rollback_target
 from tomcat_cd.core.platform_settings import is_platform
 from tomcat_cd.core.settings import Build, StackSettings, read_stack_values
 from tomcat_cd.core.stack_file import BUILD_ID, VERSION
+from tomcat_cd.core.urns import SITE_CHILD_TYPES
 from tomcat_cd.driver.deploy import Cancelled, Deployer, SiteChange, checked_settings, who
 from tomcat_cd.driver.drift import site_drift
 from tomcat_cd.driver.engine import engine_env, pulumi_command
@@ -53,12 +54,21 @@ def _run_change(args: argparse.Namespace, project_dir: Path, settings: StackSett
               f"the last finished step left (cdctl history {change.domain} --env {args.env})", file=sys.stderr)
         return EXIT_SIGNALLED + err.signum
     except EngineError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err}{_image_step_hint(err, settings)}", file=sys.stderr)
         print(f"the previous state of {args.env} is unchanged: the site keeps serving the version it had",
               file=sys.stderr)
         return ENGINE_FAILED
     print(f"done: {change.message} (update {number} of stack {args.env})")
     return 0
+
+
+def _image_step_hint(err: EngineError, settings: StackSettings) -> str:
+    """What the image step depended on, when it is the step that failed."""
+    if f"({SITE_CHILD_TYPES['image']})" not in err.detail:
+        return ""
+    base = conventions.base_image_ref(settings.harbor_host, settings.base_image)
+    return (f" [image build: builder {settings.builder or '(buildx default)'}, base image {base}, "
+            f"push to {settings.harbor_host} as {settings.harbor_username or '(no user)'}]")
 
 
 def _check_domain_version(domain: str, version: str | None) -> None:

@@ -14,7 +14,7 @@ from tomcat_cd.core.settings import Build, StackSettings
 from tomcat_cd.core.urns import StackNames
 from tomcat_cd.driver import deploy, update
 from tomcat_cd.driver.deploy import Cancelled, Deployer, SiteChange
-from tomcat_cd.driver.pulumi_cli import EngineError
+from tomcat_cd.driver.pulumi_cli import EngineError, last_error_line
 
 NAMES = StackNames("develop")
 ENVIRONMENT = NAMES.environment("develop", with_pull_secret=False)
@@ -237,3 +237,18 @@ def test_a_rollback_to_a_recorded_digest_builds_nothing(driver, image_in_state):
     # The last build's Image leaves the state (retained: its image stays in Harbor); none is made.
     assert (TEST_IMAGE in planned.targets) == image_in_state
     assert cli.checkout["tomcat-cd:images"] == {"test.gyyx.cn": [V130, V120]}
+
+
+def test_the_engine_error_names_the_resource_whose_block_it_ends():
+    output = """Updating (develop):
+  pulumi:pulumi:Stack: (same)
+    [urn=urn:pulumi:develop::tomcat-cd::pulumi:pulumi:Stack::tomcat-cd-develop]
+    ~ docker-build:index:Image: (update)
+        [urn=urn:pulumi:develop::tomcat-cd::tomcat-cd:index:TomcatSite$docker-build:index:Image::test-gyyx-cn-image]
+        tags: ["h/test.gyyx.cn/test.gyyx.cn:v2"]
+error: failed to solve: h/template/tomcat:9: 401 Unauthorized
+error: update failed
+"""
+    assert last_error_line(output) == ("test-gyyx-cn-image (docker-build:index:Image): "
+                                       "error: failed to solve: h/template/tomcat:9: 401 Unauthorized")
+    assert last_error_line("error: no stack named 'develop' found\n") == "error: no stack named 'develop' found"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import subprocess
 import urllib.error
 import urllib.request
@@ -28,9 +29,10 @@ from conftest import REPO
 from pipeline import pod
 from pipeline.harness import DOMAIN, ENV, TOOLS, Pipeline, require_pipeline, set_harbor_password, site_project, \
     start_pipeline, stop_pipeline, wait_for
-from pipeline.logs import Elastic, VersionFront, rerooted, without_lifecycle
+from pipeline.logs import Elastic, VersionFront, add_file_realm_user, rerooted, without_lifecycle
 from pipeline.war import build_war
 from tomcat_cd.core import conventions
+from tomcat_cd.core.builders import filebeat as filebeat_builder
 
 pytestmark = pytest.mark.pipeline
 V1, V2 = "v1.0.0", "v2.0.0"
@@ -185,12 +187,19 @@ def elastic(pipe, site, tmp_path_factory):
     admin = Elastic(pipe.endpoints["elasticsearch"]["url"], "elastic", pipe.secret("elasticsearch"))
     template = without_lifecycle(json.loads((setup / "index-template.json").read_text()))
     admin.request("PUT", "/_index_template/tomcat-cd-logs", template)
-    admin.request("PUT", "/_security/role/tomcat-cd-filebeat-writer",
-                  json.loads((setup / "filebeat-writer-role.json").read_text()))
     writer_password = "writer-" + os.urandom(8).hex()
-    admin.request("PUT", "/_security/user/tomcat-cd-filebeat",
-                  {"password": writer_password, "roles": ["tomcat-cd-filebeat-writer"]})
+    add_file_realm_user(pipe.endpoints["elasticsearch"], filebeat_builder.WRITER_USER, writer_password,
+                        filebeat_builder.WRITER_ROLE, json.loads((setup / "filebeat-writer-role.json").read_text()))
+    writer = Elastic(pipe.endpoints["elasticsearch"]["url"], filebeat_builder.WRITER_USER, writer_password)
+    wait_for("the file realm to load Filebeat's user", lambda: _authenticates(writer), seconds=30)
     return admin, writer_password, yaml.safe_load((rendered / "config" / "filebeat.yml").read_text())
+
+
+def _authenticates(client: Elastic) -> bool:
+    try:
+        return client.request("GET", "/_security/_authenticate")["username"] == filebeat_builder.WRITER_USER
+    except AssertionError:
+        return False
 
 
 class Filebeat:
@@ -255,7 +264,9 @@ def test_real_filebeat_ships_each_log_kind_to_the_domains_daily_index(pod_v1, el
     for field, value in (("gy.wtype", ENV), ("gy.ltype", "accesslogs"), ("gy.domain", DOMAIN)):
         assert admin.search(today_index(), {"term": {field: value}}), f"a term query on {field} finds nothing"
     traces = [d for d in found["tomcatlogs"] if "boom in token-v1.0.0" in d["message"]]
-    assert len(traces) == 1 and "\n\tat " in traces[0]["message"] and traces[0]["message"].split(" ")[2] == "SEVERE"
+    assert len(traces) == 1, "the record and its stack trace must be one event"
+    record = traces[0]["message"]
+    assert record.split(" ")[2] == "SEVERE" and len(re.findall(r"\n\s+at ", record)) >= 3
     assert any(" /fail.jsp " in d["message"] and " 500 " in d["message"] for d in found["accesslogs"])
     unparsed = wait_for("the stray line", lambda: admin.search(
         "tomcat-cd-unparsed-*", {"match_phrase": {"message": "outside any pod folder"}}), seconds=60, every=2)

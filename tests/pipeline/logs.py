@@ -8,14 +8,19 @@ Two test-only adaptations, each the smallest that makes the real parts meet:
   Elasticsearch's test distribution has no handler for `GET /` (405). This front answers that
   one request with the version the cluster reports through `_nodes` and passes every other
   request through unchanged.
-And one of the setup documents: the test distribution has no ILM, so the index template is
+And two of the setup job's steps: the test distribution has no ILM, so the index template is
 installed without its `index.lifecycle.name` setting (the policy's shape is checked in
-test_logging); everything else of the template is the program's.
+test_logging); and it lacks the analysis module the `.security` index needs, so Filebeat's
+role and user go into the file realm (`roles.yml`, `elasticsearch-users`) instead of the
+native one: the same role document, enforced by Elasticsearch the same way.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
 import http.client
 import http.server
 import json
@@ -27,6 +32,8 @@ from base64 import b64encode
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tomcat_cd.core import conventions
 
 LIFECYCLE_SETTING = "index.lifecycle.name"
@@ -37,15 +44,18 @@ def rerooted(config: dict[str, Any], node_root: Path, elastic_url: str, data_dir
     `/data/nodelogs`, in its input paths, exclusions and dissect tokenizer alike, writing to
     `elastic_url` and keeping its registry in `data_dir`."""
     new_root = str(node_root / conventions.NODE_LOG_ROOT.lstrip("/"))
+    old_pattern = re.escape(conventions.NODE_LOG_ROOT)
 
-    def moved(value: Any) -> Any:
+    def moved(value: Any, key: str = "") -> Any:
         if isinstance(value, str):
-            return value.replace(re.escape(conventions.NODE_LOG_ROOT), re.escape(new_root)).replace(
-                conventions.NODE_LOG_ROOT, new_root)
+            # Exclusions are regular expressions: the new root goes in escaped.
+            if key == "prospector.scanner.exclude_files":
+                return value.replace(old_pattern, re.escape(new_root))
+            return value.replace(conventions.NODE_LOG_ROOT, new_root)
         if isinstance(value, list):
-            return [moved(v) for v in value]
+            return [moved(v, key) for v in value]
         if isinstance(value, dict):
-            return {k: moved(v) for k, v in value.items()}
+            return {k: moved(v, k) for k, v in value.items()}
         return value
 
     result = moved(copy.deepcopy(config))
@@ -59,6 +69,22 @@ def without_lifecycle(template: dict[str, Any]) -> dict[str, Any]:
     settings = result["template"]["settings"]
     assert settings.pop(LIFECYCLE_SETTING), "the program's template no longer names its lifecycle policy"
     return result
+
+
+def add_file_realm_user(endpoint: dict[str, Any], user: str, password: str, role: str,
+                        role_document: dict[str, Any]) -> None:
+    """The role (the program's document) in roles.yml and the user in the file realm."""
+    config = Path(endpoint["config"])
+    roles = config / "roles.yml"
+    known = yaml.safe_load(roles.read_text()) if roles.exists() else None
+    roles.write_text(yaml.safe_dump({**(known or {}), role: role_document}))
+    tool = [*UNPRIVILEGED, str(Path(endpoint["home"]) / "bin" / "elasticsearch-users")]
+    env = {**os.environ, "ES_PATH_CONF": str(config), "ES_JAVA_HOME": str(Path(shutil.which("java")).resolve().parents[1])}
+    done = subprocess.run([*tool, "useradd", user, "-p", password, "-r", role], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+UNPRIVILEGED = ("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups")
 
 
 class Elastic:
@@ -79,7 +105,7 @@ class Elastic:
             raise AssertionError(f"{method} {path}: {err.code} {err.read().decode(errors='replace')[:500]}") from None
 
     def search(self, index: str, query: dict[str, Any], size: int = 100) -> list[dict[str, Any]]:
-        self.request("POST", f"/{index}/_refresh")
+        self.request("POST", f"/{index}/_refresh?ignore_unavailable=true")
         found = self.request("POST", f"/{index}/_search?ignore_unavailable=true",
                              {"query": query, "size": size, "sort": [{"@timestamp": "asc"}]})
         return [hit["_source"] | {"_index": hit["_index"]} for hit in found["hits"]["hits"]]

@@ -29,13 +29,22 @@ class EngineError(Exception):
         super().__init__(f"step '{step}' failed: {detail}")
 
 
+URN_LINE = re.compile(r"\[urn=(urn:pulumi:[^\]]+)\]")
+
+
 def last_error_line(output: str) -> str:
-    """The engine's most telling `error: ...` line of a failed command's output."""
+    """The engine's most telling `error: ...` line of a failed command's output, naming the
+    resource it came from when the output says (`<name> (<type>): error: ...`)."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    errors = [line[line.index("error:"):] for line in lines if "error:" in line]
+    errors = [(i, line[line.index("error:"):]) for i, line in enumerate(lines) if "error:" in line]
     # The engine closes with generic lines; the resource's own error says what happened.
-    specific = [e for e in errors if not re.search(r"error: (update failed|Resource monitor has terminated)", e)]
-    detail = (specific or errors or lines or ["unknown error"])[-1]
+    specific = [e for e in errors if not re.search(r"error: (update failed|Resource monitor has terminated)", e[1])]
+    position, detail = (specific or errors or [(len(lines), line) for line in lines[-1:]] or [(0, "unknown error")])[-1]
+    # With --diff, a resource's error follows the block that names it.
+    owner = next((m.group(1) for m in map(URN_LINE.search, reversed(lines[:position])) if m), None)
+    if owner and specific and owner.count("::") == 3:
+        _, _, type_path, name = owner.split("::")
+        detail = f"{name} ({type_path.rsplit('$', 1)[-1]}): {detail}"
     conflict = [line for line in lines if "had an apply conflict" in line]
     return f"{detail} {conflict[-1]}" if conflict else detail
 
