@@ -60,6 +60,7 @@ def main() -> None:
     container = None
     try:
         pipe.login()
+        (work / "site").mkdir()
         project = site_project(work / "site", work / "cluster" / "kubeconfig", pipe)
         for version in ("v1.0.0", "v2.0.0"):
             build_war(project.wars / DOMAIN / version / "ROOT.war", token=version)

@@ -107,7 +107,7 @@ class Elastic:
     def search(self, index: str, query: dict[str, Any], size: int = 100) -> list[dict[str, Any]]:
         self.request("POST", f"/{index}/_refresh?ignore_unavailable=true")
         found = self.request("POST", f"/{index}/_search?ignore_unavailable=true",
-                             {"query": query, "size": size, "sort": [{"@timestamp": "asc"}]})
+                             {"query": query, "size": size, "sort": [{"@timestamp": {"order": "asc", "unmapped_type": "date"}}]})
         return [hit["_source"] | {"_index": hit["_index"]} for hit in found["hits"]["hits"]]
 
 
