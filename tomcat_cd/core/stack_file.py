@@ -26,6 +26,7 @@ BUILD_ID = re.compile(r"[A-Za-z0-9._#-]{0,64}")
 BY = re.compile(r"[A-Za-z0-9._@+-]{0,64}")
 # A pushed image as the registry answered: `<host>/<repo>:<tag>@sha256:<hex>`.
 PUSHED_IMAGE = re.compile(r"[A-Za-z0-9.:-]+/[a-z0-9._/-]+:[A-Za-z0-9._-]{1,128}@sha256:[0-9a-f]{64}")
+BUILDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # How many pushed images of a domain the record keeps (newest first): what rollback can reach
 # without a rebuild.
 IMAGES_KEPT = 10
@@ -82,7 +83,7 @@ class StackFile(Strict):
     war_root: str = conventions.WAR_ROOT_DEFAULT
     domains_dir: str = "domains"
     build_images: TextBool | None = None
-    builder: Annotated[str, Matches(re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"), "a buildx builder name")] | None = Field(
+    builder: Annotated[str, Matches(BUILDER, "a buildx builder name")] | None = Field(
         None, description="buildx builder that builds the images (default: buildx's current one)")
     protect_namespace: TextBool | None = None
     versions: dict[str, Any] = Field(default_factory=dict, description="deployed version per domain")

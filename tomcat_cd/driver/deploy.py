@@ -22,8 +22,8 @@ from tomcat_cd.core.settings import Build, StackSettings, load_stack_file, user_
 from tomcat_cd.core.urns import StackNames
 from tomcat_cd.driver import update
 from tomcat_cd.driver.locking import environment_lock
-from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
-from tomcat_cd.driver.record import Running, sync_checkout, write_checkout
+from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli, urns_of
+from tomcat_cd.driver.record import Running, pushed_in_state, sync_checkout, write_checkout
 
 
 class Cancelled(Exception):
@@ -57,11 +57,11 @@ class Deployer:
         cli = self.cli()
         with environment_lock(self.project_dir, self.stack_name, cli.env["PULUMI_BACKEND_URL"], self.out):
             cli.select(create=True)
-            running = sync_checkout(cli, self.out, with_pushed=settings.build_images)
-            # Pulumi refuses to refresh a target the state lacks (a site's first deploy, or its
-            # first image build): such an update refreshes nothing, the others refresh.
-            plan = _Plan(self.stack_name, change, settings, refresh,
-                         frozenset(cli.resource_urns()) if refresh else frozenset())
+            # The state, read once when needed: which URNs a refresh may name, whether the last
+            # build's Image is there, and the digests builds pushed.
+            state = cli.export() if refresh or settings.build_images else {}
+            running = sync_checkout(cli, self.out, pushed_in_state(state) if settings.build_images else None)
+            plan = _Plan(self.stack_name, change, settings, refresh, frozenset(urns_of(state)))
             updates = self._updates(cli, plan, running)
             write_checkout(cli, running.maps.with_site(change.domain, change.version, change.build))
             try:
@@ -91,7 +91,7 @@ class Deployer:
                                     settings.environment, git_id)
         if pushed_image(running.maps.images.get(change.domain, ()), tag) is None:
             return True
-        return plan.names.site_child(change.domain, "image") in cli.resource_urns()
+        return plan.names.site_child(change.domain, "image") in plan.existing
 
     def _run(self, cli: PulumiCli, plan: "_Plan", planned: update.TargetedUpdate) -> None:
         """The update; if Pulumi names a dependency of the site that the state lacks although
@@ -144,7 +144,9 @@ class _Plan:
     settings: StackSettings
     refresh: bool
     existing: frozenset[str] = frozenset()
-    """The state's URNs, read when refreshing."""
+    """The state's URNs (read when refreshing or building images). Pulumi refuses to refresh
+    a target the state lacks (a site's first deploy, or its first image build): such an
+    update refreshes nothing, the others refresh."""
 
     @property
     def names(self) -> StackNames:

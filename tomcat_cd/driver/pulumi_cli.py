@@ -49,6 +49,11 @@ def last_error_line(output: str) -> str:
     return f"{detail} {conflict[-1]}" if conflict else detail
 
 
+def urns_of(state: dict[str, Any]) -> set[str]:
+    """The URNs of a state as `pulumi stack export` prints it."""
+    return {r.get("urn") for r in (state.get("deployment") or {}).get("resources") or []}
+
+
 @dataclass
 class PulumiCli:
     project_dir: Path
@@ -131,7 +136,7 @@ class PulumiCli:
         return state
 
     def resource_urns(self) -> set[str]:
-        return {r.get("urn") for r in (self.export().get("deployment") or {}).get("resources") or []}
+        return urns_of(self.export())
 
     def config(self) -> dict[str, Any]:
         """The checkout's stack config, secrets left encrypted: key -> {value, secret, ...}."""

@@ -81,17 +81,17 @@ def pushed_in_state(state: Mapping[str, Any]) -> dict[str, str]:
     return pushed
 
 
-def sync_checkout(cli: PulumiCli, out: Callable[[str], None], with_pushed: bool = False) -> Running:
-    """Bring the checkout's stack file in step with what runs, saying what differed.
-    `with_pushed`: also record the digests the last builds pushed (read from the state)."""
+def sync_checkout(cli: PulumiCli, out: Callable[[str], None], pushed: Mapping[str, str] | None = None) -> Running:
+    """Bring the checkout's stack file in step with what runs, saying what differed; with
+    `pushed` (pushed_in_state), the record also takes the digests the last builds pushed."""
     problems: list[Problem] = []
     checkout = checkout_maps(cli, Problems(f"Pulumi.{cli.stack}.yaml", problems))
     update = cli.newest_succeeded()
     if update is None:
         return Running(checkout, None)
     running = site_maps_of(update)
-    if with_pushed:
-        running = running.with_pushed(pushed_in_state(cli.export()))
+    if pushed:
+        running = running.with_pushed(pushed)
     changes = _changes(checkout, running)
     if changes:
         out(f"the checkout's Pulumi.{cli.stack}.yaml differed from what runs (the stack's last successful update); "
