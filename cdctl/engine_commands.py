@@ -67,7 +67,10 @@ def _image_step_hint(err: EngineError, settings: StackSettings) -> str:
     if f"({SITE_CHILD_TYPES['image']})" not in err.detail:
         return ""
     base = conventions.base_image_ref(settings.harbor_host, settings.base_image)
-    return (f" [image build: builder {settings.builder or '(buildx default)'}, base image {base}, "
+    builder = settings.builder or "(buildx default)"
+    if settings.builder_endpoint:
+        builder += f" at {settings.builder_endpoint}"
+    return (f" [image build: builder {builder}, base image {base}, "
             f"push to {settings.harbor_host} as {settings.harbor_username or '(no user)'}]")
 
 

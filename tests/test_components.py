@@ -132,6 +132,17 @@ def test_image_build_context_is_staged_and_pushed_to_harbor(project, tmp_path, m
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == f"{tag}@{MOCK_DIGEST}"
 
 
+def test_a_builder_endpoint_becomes_a_remote_buildx_builder(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOMCAT_CD_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    config = {**stack_config(project, "develop"), "buildImages": True, "warRoot": str(_with_wars(tmp_path)),
+              "builderEndpoint": "tcp://buildkit.gyyx.local:1234"}
+    recorder = run_program(project.root, "develop", config, secret_keys=("harborPassword",))
+    assert {r.inputs["builder"]["name"] for r in recorder.of_type(IMAGE_TYPE)} == {"tomcat-cd"}
+    instance = json.loads((tmp_path / "docker/buildx/instances/tomcat-cd").read_text())
+    assert instance["Driver"] == "remote" and instance["Nodes"][0]["Endpoint"] == "tcp://buildkit.gyyx.local:1234"
+
+
 def test_a_version_whose_digest_the_record_holds_is_deployed_by_it_and_not_rebuilt(project, tmp_path, monkeypatch):
     monkeypatch.setenv("TOMCAT_CD_STATE_DIR", str(tmp_path / "state"))
     tag = f"harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1.2.0-develop-{GIT_ID}"

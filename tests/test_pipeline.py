@@ -345,15 +345,16 @@ def test_a_missing_base_image_fails_at_the_image_step(pipe, site, cluster, v1, v
 
 def test_an_unreachable_builder_fails_at_the_image_step(pipe, site, cluster, v1, v3):
     before = running_image(cluster)
-    gone = pipe.docker_config / "buildx" / "instances" / "gone"
-    gone.write_text((pipe.docker_config / "buildx" / "instances" / "tomcat-cd").read_text()
-                    .replace(pipe.endpoints["buildkit"]["address"], "unix:///nonexistent/buildkitd.sock")
-                    .replace('"tomcat-cd', '"gone'))
-    set_config(site, "tomcat-cd:builder", "gone")
+    set_config(site, "tomcat-cd:builderEndpoint", "unix:///nonexistent/buildkitd.sock")
     try:
-        failed_at_the_image_step(site, cluster, before, deploy(site, *v3), "gone")
+        failed_at_the_image_step(site, cluster, before, deploy(site, *v3),
+                                 "builder tomcat-cd at unix:///nonexistent/buildkitd.sock")
+        # The program made the builder the stack names by its endpoint, as buildx stores one.
+        instance = json.loads((pipe.docker_config / "buildx" / "instances" / "tomcat-cd").read_text())
+        assert instance["Driver"] == "remote"
+        assert instance["Nodes"][0]["Endpoint"] == "unix:///nonexistent/buildkitd.sock"
     finally:
-        set_config(site, "tomcat-cd:builder", pipe.endpoints["buildkit"]["builder"])
+        set_config(site, "tomcat-cd:builderEndpoint", pipe.endpoints["buildkit"]["address"])
 
 
 def test_a_registry_that_is_down_fails_at_the_image_step(pipe, site, cluster, v1, v3):

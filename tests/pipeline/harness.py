@@ -117,7 +117,8 @@ probe:
 
 def site_project(tmp: Path, kubeconfig: Path, pipe: Pipeline) -> EngineProject:
     """The example project deploying one real site, DOMAIN, to the cluster with image builds on:
-    pushed to the pipeline's registry with its basic-auth login, built by its buildkitd."""
+    pushed to the pipeline's registry with its basic-auth login, built by its buildkitd (the
+    program makes the buildx builder from `builderEndpoint`, in the pipeline's DOCKER_CONFIG)."""
     project = make_engine_project(tmp, kubeconfig=kubeconfig)
     (project.root / "domains" / f"{DOMAIN}.yaml").write_text(SITE_FILE)
     passphrase = tmp / "passphrase"
@@ -133,7 +134,7 @@ def site_project(tmp: Path, kubeconfig: Path, pipe: Pipeline) -> EngineProject:
         "tomcat-cd:harborUsername": pipe.endpoints["registry"]["username"],
         "tomcat-cd:baseImage": f"{pipe.registry}/{pipe.endpoints['registry']['base_image']}",
         "tomcat-cd:buildImages": True,
-        "tomcat-cd:builder": pipe.endpoints["buildkit"]["builder"],
+        "tomcat-cd:builderEndpoint": pipe.endpoints["buildkit"]["address"],
     })
     stack.write_text(yaml.safe_dump(document, sort_keys=False))
     project.extra_env = {"PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase), "DOCKER_CONFIG": str(pipe.docker_config),

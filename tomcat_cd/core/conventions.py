@@ -53,6 +53,8 @@ ACCESS_LOG_SUFFIX: Final = ".txt"
 # Harbor: base images live in `template`, each site has a project named after its domain.
 HARBOR_TEMPLATE_PROJECT: Final = "template"
 IMAGE_PULL_SECRET: Final = "harbor-pull"
+# The buildx builder a stack's `builderEndpoint` makes, unless `builder` names it otherwise.
+BUILDX_BUILDER: Final = "tomcat-cd"
 
 DOMAIN_PATTERN: Final = re.compile(
     r"^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$"

@@ -140,7 +140,10 @@ class StackSettings:
     false for render."""
     builder: str | None = None
     """The buildx builder that builds images (any driver: docker, docker-container, remote,
-    kubernetes); unset, buildx's current builder (on an operator's machine, Docker's own)."""
+    kubernetes); unset, buildx's current builder (on an operator's machine, Docker's own), or
+    `tomcat-cd` when `builder_endpoint` is set."""
+    builder_endpoint: str | None = None
+    """A BuildKit daemon's endpoint: the program makes `builder` a remote buildx builder of it."""
     protect_namespace: bool = False
     """Protect the namespace from deletion; defaults to true for production."""
     versions: dict[str, str] = field(default_factory=dict)
@@ -189,7 +192,8 @@ def parse_settings(stack: str, values: Mapping[str, Any], source: str) -> StackS
         kubeconfig=fields.kubeconfig,
         render_dir=fields.render_dir,
         build_images=target == "cluster" if fields.build_images is None else fields.build_images,
-        builder=fields.builder,
+        builder=fields.builder or (conventions.BUILDX_BUILDER if fields.builder_endpoint else None),
+        builder_endpoint=fields.builder_endpoint,
         protect_namespace=(environment == conventions.PRODUCTION if fields.protect_namespace is None
                            else fields.protect_namespace),
         versions=maps.versions,

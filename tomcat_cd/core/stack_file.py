@@ -27,6 +27,7 @@ BY = re.compile(r"[A-Za-z0-9._@+-]{0,64}")
 # A pushed image as the registry answered: `<host>/<repo>:<tag>@sha256:<hex>`.
 PUSHED_IMAGE = re.compile(r"[A-Za-z0-9.:-]+/[a-z0-9._/-]+:[A-Za-z0-9._-]{1,128}@sha256:[0-9a-f]{64}")
 BUILDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+BUILDER_ENDPOINT = re.compile(r"(tcp|unix)://[^\s]{1,240}")
 # How many pushed images of a domain the record keeps (newest first): what rollback can reach
 # without a rebuild.
 IMAGES_KEPT = 10
@@ -85,6 +86,9 @@ class StackFile(Strict):
     build_images: TextBool | None = None
     builder: Annotated[str, Matches(BUILDER, "a buildx builder name")] | None = Field(
         None, description="buildx builder that builds the images (default: buildx's current one)")
+    builder_endpoint: Annotated[str, Matches(BUILDER_ENDPOINT, "a BuildKit endpoint such as tcp://buildkit:1234 "
+                                                               "or unix:///run/buildkit/buildkitd.sock")] | None = Field(
+        None, description="BuildKit daemon the builder reaches (the program makes a remote buildx builder for it)")
     protect_namespace: TextBool | None = None
     versions: dict[str, Any] = Field(default_factory=dict, description="deployed version per domain")
     builds: dict[str, Any] = Field(default_factory=dict, description="what built each domain's version")

@@ -15,7 +15,7 @@ from components.hosts import HostBootstrap, HostBootstrapArgs
 from components.platform import Logging, Monitoring, ObjectsArgs
 from components.tomcat_site import ImageBuild, RegistryLogin, TomcatSite, TomcatSiteArgs
 from tomcat_cd.core import conventions, platform_settings
-from tomcat_cd.core.builders import kubernetes
+from tomcat_cd.core.builders import buildx, kubernetes
 from tomcat_cd.core.errors import ConfigError, Problem, raise_if_any
 from tomcat_cd.core.plan import SitePlan, StackPlan, build_plan
 from tomcat_cd.core.platform_plan import PlatformPlan, build_platform_plan
@@ -103,6 +103,8 @@ def deploy(plan: StackPlan, project_dir: Path) -> dict[str, TomcatSite]:
         namespace=plan.namespace, pull_secret=plan.pull_secret, protect=settings.protect_namespace),
         with_provider)
     registry = _registry_login(settings) if settings.build_images else None
+    if registry is not None and settings.builder and settings.builder_endpoint:
+        _ensure_remote_builder(settings.builder, settings.builder_endpoint)
     sites = {}
     for site in sites_to_register(plan):
         build = None
@@ -133,6 +135,17 @@ def sites_to_register(plan: StackPlan) -> tuple[SitePlan, ...]:
 def _registry_login(settings: StackSettings) -> RegistryLogin:
     config = pulumi.Config(conventions.PROJECT)
     return RegistryLogin(settings.harbor_host, config.require("harborUsername"), config.require_secret("harborPassword"))
+
+
+def _ensure_remote_builder(name: str, endpoint: str) -> None:
+    """The buildx instance file of a remote builder, where the Docker Build provider (started
+    by this engine, with this environment) looks: `$DOCKER_CONFIG`, else `~/.docker`."""
+    folder = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "buildx" / "instances"
+    path, text = folder / name, buildx.instance_text(name, endpoint)
+    if not path.is_file() or path.read_text() != text:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        pulumi.log.info(f"buildx builder {name} now reaches {endpoint} ({path})")
 
 
 def _stage_build_context(site: SitePlan, settings: StackSettings, project_dir: Path) -> str:
