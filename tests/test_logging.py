@@ -237,8 +237,23 @@ def test_index_template_maps_gy_fields_as_keywords_for_every_domain(platform_ren
     assert template["index_patterns"] == ["api.gyyx.cn-*", "shop.gyyx.cn-*", "test.gyyx.cn-*", "tomcat-cd-unparsed-*"]
     assert set(template["template"]) <= {"settings", "mappings", "aliases", "lifecycle"}
     assert template["template"]["settings"]["index.lifecycle.name"] == filebeat.ILM_POLICY
-    gy = template["template"]["mappings"]["properties"]["gy"]["properties"]
+    gy = dict(template["template"]["mappings"]["properties"]["gy"]["properties"])
+    access = gy.pop("access")["properties"]
     assert gy == {name: {"type": "keyword"} for name in ("wtype", "ltype", "domain", "pod")}
+    assert access == {"client": {"type": "keyword"}, "user": {"type": "keyword"}, "request": {"type": "keyword"},
+                      "bytes": {"type": "keyword"}, "status": {"type": "long"}, "duration_ms": {"type": "long"}}
+
+
+def test_the_access_log_is_read_with_the_valves_own_pattern():
+    assert filebeat.access_log_tokenizer() == ('%{client} %{?ident} %{user} [%{?time}] "%{request}" %{status} '
+                                               '%{bytes} "%{?referer}" "%{?user_agent}" %{duration_ms} "%{?thread}"')
+    line = ('127.0.0.1 - - [02/Dec/2026:06:19:19 +0000] "GET /fail.jsp HTTP/1.1" 500 1024 "-" '
+            '"Python-urllib/3.11" 37 "http-nio-8080-exec-2"')
+    assert dissect(filebeat.access_log_tokenizer(), line) == {
+        "client": "127.0.0.1", "user": "-", "request": "GET /fail.jsp HTTP/1.1", "status": "500", "bytes": "1024",
+        "duration_ms": "37"}
+    with pytest.raises(ValueError, match="%q"):
+        filebeat.access_log_tokenizer('%a %q "%r"')
 
 
 def test_one_data_view_per_domain_file(platform_render):

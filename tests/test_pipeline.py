@@ -272,6 +272,10 @@ def test_real_filebeat_ships_each_log_kind_to_the_domains_daily_index(pod_v1, el
     record = traces[0]["message"]
     assert record.split(" ")[2] == "SEVERE" and len(re.findall(r"\n\s+at ", record)) >= 3
     assert any(" /fail.jsp " in d["message"] and " 500 " in d["message"] for d in found["accesslogs"])
+    # The access log's status is a number field, so a query counts 5xx responses.
+    errors = admin.search(today_index(), {"range": {"gy.access.status": {"gte": 500}}})
+    assert errors and all(d["gy"]["access"]["request"] == "GET /fail.jsp HTTP/1.1" for d in errors)
+    assert int(errors[0]["gy"]["access"]["duration_ms"]) >= 0
     unparsed = wait_for("the stray line", lambda: admin.search(
         "tomcat-cd-unparsed-*", {"match_phrase": {"message": "outside any pod folder"}}), seconds=60, every=2)
     assert unparsed[0]["_index"].startswith("tomcat-cd-unparsed-") and "tomcat-cd-unparsed-path" in unparsed[0]["tags"]

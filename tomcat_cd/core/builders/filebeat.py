@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from tomcat_cd.core import conventions
+from tomcat_cd.core.builders.tomcat import ACCESS_LOG_PATTERN
 
 FIELD_PREFIX = "gy"
 PATH_FIELDS = ("wtype", "ltype", "domain", "pod")
@@ -32,6 +33,27 @@ CONTAINER_DATA_DIR = "/usr/share/filebeat/data"
 # A Tomcat (JULI) record starts with its timestamp, e.g. `25-Nov-2026 16:38:09.123 INFO [main] ...`;
 # stack trace lines, `Caused by:` and continuations do not.
 TOMCAT_RECORD_START = r"^\d{2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2}:\d{2}"
+
+
+ACCESS_PREFIX = f"{FIELD_PREFIX}.access"
+# Each code of Tomcat's access log pattern, as a dissect key (`?`: matched, not kept). A code
+# missing here makes access_log_tokenizer fail, so the pattern and its reading cannot part.
+ACCESS_LOG_KEYS = {
+    "%a": "%{client}", "%l": "%{?ident}", "%u": "%{user}", "%t": "[%{?time}]", "%r": "%{request}",
+    "%s": "%{status}", "%b": "%{bytes}", "%{Referer}i": "%{?referer}", "%{User-Agent}i": "%{?user_agent}",
+    "%D": "%{duration_ms}", "%I": "%{?thread}",
+}
+# Mapped in the index template: the status and duration are numbers (a query can count 5xx).
+ACCESS_NUMBERS = ("status", "duration_ms")
+
+
+def access_log_tokenizer(pattern: str = ACCESS_LOG_PATTERN) -> str:
+    """The dissect tokenizer of an access-log line, from the valve's own pattern."""
+    codes = re.findall(r"%\{[^}]+\}[a-z]|%[a-zA-Z]", pattern)
+    unknown = [code for code in codes if code not in ACCESS_LOG_KEYS]
+    if unknown:
+        raise ValueError(f"access log pattern codes without a dissect key: {', '.join(unknown)}")
+    return re.sub(r"%\{[^}]+\}[a-z]|%[a-zA-Z]", lambda m: ACCESS_LOG_KEYS[m.group(0)], pattern)
 
 
 def dissect_tokenizer() -> str:
@@ -74,6 +96,9 @@ def filebeat_config(elastic_url: str, app_multiline: dict[str, str] | None = Non
                          "target_prefix": FIELD_PREFIX, "ignore_failure": True}},
             # A path outside the layout is kept and tagged, never dropped.
             {"add_tags": {"tags": [UNPARSED_TAG], "when": {"not": {"has_fields": [domain_field]}}}},
+            # An access-log line's status, duration, request and client become fields.
+            {"dissect": {"tokenizer": access_log_tokenizer(), "field": "message", "target_prefix": ACCESS_PREFIX,
+                         "ignore_failure": True, "when": {"equals": {f"{FIELD_PREFIX}.ltype": "accesslogs"}}}},
         ],
         "output.elasticsearch": {
             "hosts": [elastic_url],
@@ -120,7 +145,12 @@ def index_template(domains: list[str], replicas: int) -> dict[str, Any]:
                 "index.number_of_shards": 1,
                 "index.number_of_replicas": min(1, replicas - 1),
             },
-            "mappings": {"properties": {FIELD_PREFIX: {"properties": {name: keyword for name in PATH_FIELDS}}}},
+            "mappings": {"properties": {FIELD_PREFIX: {"properties": {
+                **{name: keyword for name in PATH_FIELDS},
+                "access": {"properties": {
+                    **{name: keyword for name in ("client", "user", "request", "bytes")},
+                    **{name: {"type": "long"} for name in ACCESS_NUMBERS}}},
+            }}}},
         },
         "_meta": {"managed_by": conventions.PROJECT},
     }
