@@ -1,10 +1,13 @@
-"""Benchmark: the local kwok cluster and `pulumi up` of 1, 50 and 200 sites against it.
+"""Benchmark: the local kwok cluster and `pulumi up` of 1, 50 and 200 sites against it,
+side by side with the seed's way, `kubectl apply` of the same objects.
 
   .venv/bin/python -m bench.cluster [--sizes 1,50,200]
 
 Times `scripts/cluster up` until its nodes are Ready, then for each size a first
-`pulumi up -s develop` (every Deployment awaited until available, each pod kept
-ready for the Deployments' minReadySeconds of 10 s), and `scripts/cluster down`.
+`cdctl pulumi up -s develop` (the stack's `parallel`; every Deployment awaited until
+available, each pod kept ready for the Deployments' minReadySeconds of 10 s), a destroy, and
+on the emptied cluster `kubectl apply --server-side` of what `cdctl render` writes for the
+same stack followed by `kubectl rollout status` of every Deployment; then `scripts/cluster down`.
 """
 
 from __future__ import annotations
@@ -41,18 +44,41 @@ def main() -> None:
             seconds = time.perf_counter() - started
             # Pulumi waits up to 10 minutes for each Deployment; report what did not make it.
             timeouts = result.stdout.count("timed out waiting to be Ready")
-            rows.append((size, seconds, "ok" if result.returncode == 0 else f"failed: {timeouts} await timeout(s)"))
-            print(f"  {size} site(s): {seconds:.2f} s, {rows[-1][2]}", file=sys.stderr)
-            # The next size starts from an empty namespace.
+            outcome = "ok" if result.returncode == 0 else f"failed: {timeouts} await timeout(s)"
+            project.cdctl("render", "--stack", "develop", "--out", str(work / "render"))
+            # The next step starts from an empty namespace.
             project.pulumi("destroy", "-s", "develop", "--yes", "--skip-preview", timeout=3600)
+            kubectl_s = kubectl_apply(state / "cluster" / "kubeconfig", work / "render" / "k8s")
+            rows.append((size, seconds, kubectl_s, outcome))
+            print(f"  {size} site(s): pulumi up {seconds:.2f} s, kubectl {kubectl_s:.2f} s, {outcome}", file=sys.stderr)
+            subprocess.run([str(KUBECTL), "--kubeconfig", str(state / "cluster" / "kubeconfig"), "delete",
+                            "namespace", "develop", "--wait=true"], capture_output=True, timeout=600)
     finally:
         down_s = timed(lambda: subprocess.run([cluster, "down"], env=env, capture_output=True, text=True))
         shutil.rmtree(state, ignore_errors=True)
     print(f"\nscripts/cluster up (3 nodes Ready): {up_s:.2f} s; scripts/cluster down: {down_s:.2f} s\n")
-    print(f"{'sites':>5} | {'first pulumi up s':>17} | {'s per site':>10} | result")
-    print("-" * 60)
-    for size, seconds, outcome in rows:
-        print(f"{size:>5} | {seconds:>17.2f} | {seconds / size:>10.2f} | {outcome}")
+    print(f"{'sites':>5} | {'first pulumi up s':>17} | {'s per site':>10} | {'kubectl s':>9} | {'ratio':>5} | result")
+    print("-" * 76)
+    for size, seconds, kubectl_s, outcome in rows:
+        print(f"{size:>5} | {seconds:>17.2f} | {seconds / size:>10.2f} | {kubectl_s:>9.2f} | "
+              f"{seconds / kubectl_s:>5.2f} | {outcome}")
+
+
+KUBECTL = Path(subprocess.run([str(REPO / "scripts/install-cluster"), "--print-path"], capture_output=True,
+                              text=True, check=True).stdout.strip()) / "kubectl"
+
+
+def kubectl_apply(kubeconfig: Path, objects: Path) -> float:
+    """`kubectl apply` of the rendered objects, then `kubectl rollout status` of each Deployment."""
+    kubectl = [str(KUBECTL), "--kubeconfig", str(kubeconfig)]
+    started = time.perf_counter()
+    subprocess.run([*kubectl, "apply", "--server-side", "-R", "-f", str(objects)], check=True, capture_output=True)
+    names = subprocess.run([*kubectl, "-n", "develop", "get", "deployments", "-o", "name"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    for name in names:
+        subprocess.run([*kubectl, "-n", "develop", "rollout", "status", name, "--timeout=600s"], check=True,
+                       capture_output=True)
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, printable, raise_if_any
 from tomcat_cd.core.history import DomainRecord, domain_history, rollback_target
 from tomcat_cd.core.platform_settings import is_platform
-from tomcat_cd.core.settings import Build, StackSettings, read_stack_values
+from tomcat_cd.core.settings import Build, StackSettings, load_stack_file, read_stack_values
 from tomcat_cd.core.stack_file import BUILD_ID, VERSION
 from tomcat_cd.core.urns import SITE_CHILD_TYPES
 from tomcat_cd.driver.deploy import Cancelled, Deployer, SiteChange, checked_settings, who
@@ -206,8 +206,17 @@ def cmd_pulumi(args: argparse.Namespace, project_dir: Path) -> int:
             cli = PulumiCli(project_dir, stack)
             with environment_lock(project_dir, stack, cli.env["PULUMI_BACKEND_URL"], _say):
                 sync_checkout(cli, _say)
-                return subprocess.run([pulumi, *args.pulumi_args], cwd=project_dir, env=env).returncode
+                return subprocess.run([pulumi, *_with_parallel(args.pulumi_args, project_dir, stack)],
+                                      cwd=project_dir, env=env).returncode
     return subprocess.run([pulumi, *args.pulumi_args], cwd=project_dir, env=env).returncode
+
+
+def _with_parallel(pulumi_args: list[str], project_dir: Path, stack: str) -> list[str]:
+    """The stack's `parallel` as `--parallel`, unless the caller gave one."""
+    if any(a in ("-p", "--parallel") or a.startswith(("--parallel=", "-p=")) for a in pulumi_args):
+        return pulumi_args
+    parallel = load_stack_file(project_dir, stack).parallel
+    return [*pulumi_args, f"--parallel={parallel}"]
 
 
 def _say(line: str) -> None:

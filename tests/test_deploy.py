@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from tomcat_cd.core.errors import ConfigError
 from tomcat_cd.core.settings import Build, StackSettings
@@ -252,3 +253,15 @@ error: update failed
     assert last_error_line(output) == ("test-gyyx-cn-image (docker-build:index:Image): "
                                        "error: failed to solve: h/template/tomcat:9: 401 Unauthorized")
     assert last_error_line("error: no stack named 'develop' found\n") == "error: no stack named 'develop' found"
+
+
+def test_a_whole_stack_run_gets_the_stacks_parallel_unless_the_caller_gave_one(project):
+    from cdctl.engine_commands import _with_parallel
+    assert _with_parallel(["up", "--yes"], project.root, "develop") == ["up", "--yes", "--parallel=128"]
+    for given in (["up", "-p", "4"], ["up", "--parallel=4"], ["preview", "--parallel", "4"]):
+        assert _with_parallel(given, project.root, "develop") == given
+    stack = project.root / "Pulumi.develop.yaml"
+    document = yaml.safe_load(stack.read_text())
+    document["config"]["tomcat-cd:parallel"] = 16
+    stack.write_text(yaml.safe_dump(document))
+    assert _with_parallel(["destroy"], project.root, "develop") == ["destroy", "--parallel=16"]

@@ -56,8 +56,8 @@ def test_unknown_stack_name_needs_an_explicit_environment():
     ({}, "Pulumi.develop.yaml: tomcat-cd:harborHost: is required"),
     ({"harborHost": "h.example.com", "harborPasword": "x"},
      "Pulumi.develop.yaml: tomcat-cd:harborPasword: unknown key (known keys: baseImage, buildImages, builder, builderEndpoint, "
-     "builds, domainsDir, environment, harborHost, harborPassword, harborUsername, images, kubeconfig, protectNamespace, "
-     "renderDir, target, versions, warRoot)"),
+     "builds, domainsDir, environment, harborHost, harborPassword, harborUsername, images, kubeconfig, parallel, "
+     "protectNamespace, renderDir, target, versions, warRoot)"),
     ({"harborHost": "h.example.com", "target": "k8s"},
      "Pulumi.develop.yaml: tomcat-cd:target: must be render or cluster, got 'k8s'"),
     ({"harborHost": "h.example.com", "harborPassword": "plain"},
@@ -248,3 +248,14 @@ def test_a_pushed_image_must_name_its_digest():
     assert [str(p) for p in problems] == [
         'Pulumi.develop.yaml: tomcat-cd:images["test.gyyx.cn"][1]: must be an image pushed by digest '
         "(<host>/<repo>:<tag>@sha256:<hex>), got 'harbor.gyyx.cn/test.gyyx.cn/test.gyyx.cn:v1'"]
+
+
+@pytest.mark.parametrize("given,expected", [(None, 128), ("16", 16), (200, 200)])
+def test_parallel_defaults_to_128_and_reads_as_pulumi_hands_it_over(given, expected):
+    values = {"harborHost": "h.example.com", **({"parallel": given} if given is not None else {})}
+    assert parse_settings("develop", values, "Pulumi.develop.yaml").parallel == expected
+
+
+def test_parallel_is_bounded():
+    with pytest.raises(ConfigError, match=r"tomcat-cd:parallel: must be between 1 and 1000"):
+        parse_settings("develop", {"harborHost": "h.example.com", "parallel": 0}, "Pulumi.develop.yaml")

@@ -20,7 +20,7 @@ from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import ConfigError, Problem, Problems, raise_if_any
 from tomcat_cd.core.fields import yaml_problem
 from tomcat_cd.core.schema import keys_of, validated
-from tomcat_cd.core.stack_file import IMAGES_KEPT, StackFile, read_entries, read_images
+from tomcat_cd.core.stack_file import IMAGES_KEPT, PARALLEL_DEFAULT, StackFile, read_entries, read_images
 from tomcat_cd.core.yamltext import load_yaml
 
 # Keys whose values are Pulumi secrets; they are never read into StackSettings.
@@ -146,6 +146,9 @@ class StackSettings:
     """A BuildKit daemon's endpoint: the program makes `builder` a remote buildx builder of it."""
     protect_namespace: bool = False
     """Protect the namespace from deletion; defaults to true for production."""
+    parallel: int = PARALLEL_DEFAULT
+    """How many resource operations a whole-stack `cdctl pulumi up|preview|refresh|destroy`
+    runs at once (Pulumi's `--parallel`): a first import awaits every Deployment's rollout."""
     versions: dict[str, str] = field(default_factory=dict)
     """Deployed version per domain; a domain absent here is not deployed."""
     builds: dict[str, "Build"] = field(default_factory=dict)
@@ -196,6 +199,7 @@ def parse_settings(stack: str, values: Mapping[str, Any], source: str) -> StackS
         builder_endpoint=fields.builder_endpoint,
         protect_namespace=(environment == conventions.PRODUCTION if fields.protect_namespace is None
                            else fields.protect_namespace),
+        parallel=fields.parallel,
         versions=maps.versions,
         builds=maps.builds,
         images=maps.images,

@@ -16,7 +16,7 @@ from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model
 from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import Problems
 from tomcat_cd.core.fields import type_name
-from tomcat_cd.core.schema import Matches, Strict, TextBool, json_text_decoded, own_error, problems_of
+from tomcat_cd.core.schema import Between, Matches, Strict, TextBool, TextInt, json_text_decoded, own_error, problems_of
 
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 GIT_ID = re.compile(r"[0-9a-f]{7,40}")
@@ -32,6 +32,9 @@ BUILDER_ENDPOINT = re.compile(r"(tcp|unix)://[^\s]{1,240}")
 # without a rebuild.
 IMAGES_KEPT = 10
 TARGETS = ("render", "cluster")
+# Pulumi's own default runs a few operations at once, each Deployment's await (its rollout and
+# minReadySeconds) holding one: a first import of 200 sites queued for 18 minutes (README).
+PARALLEL_DEFAULT = 128
 # `pulumi config set --path` stores 1.10 as a number unless told otherwise.
 STRING_HINT = " (set it with pulumi config set --path --type string)"
 VERSION_WHAT = "a version such as v1.2.0 (letters, digits, . _ -)"
@@ -90,6 +93,8 @@ class StackFile(Strict):
                                                                "or unix:///run/buildkit/buildkitd.sock")] | None = Field(
         None, description="BuildKit daemon the builder reaches (the program makes a remote buildx builder for it)")
     protect_namespace: TextBool | None = None
+    parallel: Annotated[TextInt, Between(1, 1000)] = Field(
+        PARALLEL_DEFAULT, description="resource operations a whole-stack update runs at once (pulumi --parallel)")
     versions: dict[str, Any] = Field(default_factory=dict, description="deployed version per domain")
     builds: dict[str, Any] = Field(default_factory=dict, description="what built each domain's version")
     images: dict[str, Any] = Field(default_factory=dict, description="each domain's pushed images, newest first")
