@@ -21,8 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from bench.engine import engine_project_with, timed
 from bench.fixtures import REPO
+from tomcat_cd.core import conventions
 
 
 def main() -> None:
@@ -33,9 +36,11 @@ def main() -> None:
     env = dict(os.environ, TOMCAT_CD_CLUSTER_DIR=str(state / "cluster"))
     cluster = str(REPO / "scripts/cluster")
     up_s = timed(lambda: subprocess.run([cluster, "up"], env=env, capture_output=True, text=True))
-    rows = []
+    rows: list[tuple[int, float, float, str]] = []
+    one_site: list[tuple[int, float, float]] = []
+    sizes = [int(s) for s in args.sizes.split(",")]
     try:
-        for size in [int(s) for s in args.sizes.split(",")]:
+        for size in sizes:
             work = state / f"p{size}"
             work.mkdir()
             project = engine_project_with(size, work, kubeconfig=state / "cluster" / "kubeconfig")
@@ -45,6 +50,8 @@ def main() -> None:
             # Pulumi waits up to 10 minutes for each Deployment; report what did not make it.
             timeouts = result.stdout.count("timed out waiting to be Ready")
             outcome = "ok" if result.returncode == 0 else f"failed: {timeouts} await timeout(s)"
+            if size == max(sizes):
+                one_site.append((size, *one_site_deploy(project, work, state / "cluster" / "kubeconfig")))
             project.cdctl("render", "--stack", "develop", "--out", str(work / "render"))
             # The next step starts from an empty namespace.
             project.pulumi("destroy", "-s", "develop", "--yes", "--skip-preview", timeout=3600)
@@ -62,6 +69,32 @@ def main() -> None:
     for size, seconds, kubectl_s, outcome in rows:
         print(f"{size:>5} | {seconds:>17.2f} | {seconds / size:>10.2f} | {kubectl_s:>9.2f} | "
               f"{seconds / kubectl_s:>5.2f} | {outcome}")
+    for size, cdctl_s, kubectl_s in one_site:
+        print(f"\none-site deploy among {size}: cdctl deploy {cdctl_s:.2f} s, kubectl apply + rollout status "
+              f"{kubectl_s:.2f} s: {cdctl_s / kubectl_s:.2f}x")
+
+
+def one_site_deploy(project, work: Path, kubeconfig: Path) -> tuple[float, float]:
+    """With every site deployed: `cdctl deploy` of a new version of one site (refresh included),
+    then `kubectl apply` of that site's rendered objects at yet another version + rollout status."""
+    domain = "site000.bench.example.com"
+    started = time.perf_counter()
+    done = project.cdctl("deploy", domain, "--version", "v9.0.0", "--env", "develop", "--yes", timeout=1800)
+    cdctl_s = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = work / "one-site"
+    project.cdctl("render", "--stack", "develop", "--out", str(out))
+    name = conventions.k8s_name(domain)
+    files = [p for p in (out / "k8s").rglob("*.yaml") if yaml.safe_load(p.read_text())["metadata"]["name"] == name]
+    for path in files:
+        path.write_text(path.read_text().replace("v9.0.0", "v9.0.1"))
+    kubectl = [str(KUBECTL), "--kubeconfig", str(kubeconfig)]
+    started = time.perf_counter()
+    subprocess.run([*kubectl, "apply", "--server-side", "--force-conflicts", *(a for p in files for a in ("-f", str(p)))],
+                   check=True, capture_output=True)
+    subprocess.run([*kubectl, "-n", "develop", "rollout", "status", f"deployment/{name}", "--timeout=600s"], check=True,
+                   capture_output=True)
+    return cdctl_s, time.perf_counter() - started
 
 
 KUBECTL = Path(subprocess.run([str(REPO / "scripts/install-cluster"), "--print-path"], capture_output=True,
