@@ -41,10 +41,13 @@ examples:
   cdctl deploy test.gyyx.cn --version v1.3.0 --env develop --build-id 92 --yes
   cdctl history test.gyyx.cn --env develop
   cdctl rollback test.gyyx.cn --env develop --yes
+  cdctl pin test.gyyx.cn --env master --reason "order page broken in v1.4"
+  cdctl freeze --env master --reason "11.11 sale: no deploys until the 12th"
   cdctl delete test.gyyx.cn --env develop --yes
   cdctl pulumi up -s develop                    the real Pulumi CLI, in local mode
 
-exit codes: 0 ok, 1 failure, 2 bad input (domain file, stack file, arguments)
+exit codes: 0 ok, 1 failure, 2 bad input (domain file, stack file, arguments) or a pin/freeze
+  refused it, 3 drift found (cdctl drift), 4 the health gate failed and the domain was rolled back
 """
 
 

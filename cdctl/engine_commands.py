@@ -9,9 +9,12 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
+from cdctl import release_commands
+from cdctl.release_commands import add_force, forced_reason, gate_after_deploy
 from tomcat_cd.core import conventions
 from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, printable, raise_if_any
@@ -42,10 +45,13 @@ def _confirm(args: argparse.Namespace) -> Callable[[], bool] | None:
     return lambda: input("Apply this change? [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _run_change(args: argparse.Namespace, project_dir: Path, settings: StackSettings, change: SiteChange) -> int:
+def _run_change(args: argparse.Namespace, project_dir: Path, settings: StackSettings, change: SiteChange,
+                gate: bool = False) -> int:
+    """Make the change; with `gate`, the health gate judges the deployed version after it."""
+    refresh = settings.target == "cluster"
+    started = time.time()
     try:
-        number = Deployer(project_dir, args.env).change_site(change, settings, _confirm(args),
-                                                             refresh=settings.target == "cluster")
+        applied = Deployer(project_dir, args.env).apply(change, settings, _confirm(args), refresh=refresh)
     except Cancelled:
         print("cancelled: nothing was changed")
         return 0
@@ -58,8 +64,8 @@ def _run_change(args: argparse.Namespace, project_dir: Path, settings: StackSett
         print(f"the previous state of {args.env} is unchanged: the site keeps serving the version it had",
               file=sys.stderr)
         return ENGINE_FAILED
-    print(f"done: {change.message} (update {number} of stack {args.env})")
-    return 0
+    print(f"done: {change.message} (update {applied.number} of stack {args.env})")
+    return gate_after_deploy(project_dir, settings, change, applied, started, refresh) if gate else 0
 
 
 def _image_step_hint(err: EngineError, settings: StackSettings) -> str:
@@ -96,15 +102,24 @@ def cmd_deploy(args: argparse.Namespace, project_dir: Path) -> int:
     _check_domain_version(args.domain, args.version)
     build_id = _build_id(args)
     settings = checked_settings(project_dir, args.env, args.domain, args.version)
+    forced = forced_reason(args)
     build = Build(build_id, cd_git_id(project_dir), who())
     message = f"deploy {args.domain} {args.version} build {build.build_id or '-'} git {build.git_id} by {build.by}"
-    return _run_change(args, project_dir, settings, SiteChange(args.domain, args.version, build, message))
+    return _run_change(args, project_dir, settings, SiteChange(args.domain, args.version, build, message + _forced(forced),
+                                                               forced=forced), gate=True)
+
+
+def _forced(reason: str | None) -> str:
+    return f" (forced: {reason})" if reason else ""
 
 
 def cmd_delete(args: argparse.Namespace, project_dir: Path) -> int:
     _check_domain_version(args.domain, None)
     settings = checked_settings(project_dir, args.env, args.domain, None)
-    return _run_change(args, project_dir, settings, SiteChange(args.domain, None, None, f"delete {args.domain} by {who()}"))
+    forced = forced_reason(args)
+    return _run_change(args, project_dir, settings, SiteChange(args.domain, None, None,
+                                                               f"delete {args.domain} by {who()}{_forced(forced)}",
+                                                               forced=forced))
 
 
 NEVER_DEPLOYED = "has no update history yet (never deployed)"
@@ -138,12 +153,21 @@ def cmd_history(args: argparse.Namespace, project_dir: Path) -> int:
     if not records:
         print(f"{args.domain} has never been deployed in {args.env}")
         return 0
-    print(f"{'update':>6}  {'time (UTC)':<19}  {'version':<12} {'build':<8} {'git':<8} {'result':<11} by")
+    print(f"{'update':>6}  {'time (UTC)':<19}  {'version':<12} {'build':<8} {'git':<8} {'result':<11} {'by':<10} note")
     for r in records:
         when = r.time.strftime("%Y-%m-%d %H:%M:%S") if r.time else "-"
+        note = "; ".join(n for n in (_action_note(r.message), r.pin) if n)
         print(printable(f"{r.update:>6}  {when:<19}  {r.version or '(deleted)':<12} {r.build_id or '-':<8} "
-                        f"{r.git_id or '-':<8} {r.result:<11} {r.by}"))
+                        f"{r.git_id or '-':<8} {r.result:<11} {r.by or '-':<10} {note}".rstrip()))
     return 0
+
+
+def _action_note(message: str) -> str:
+    """What a message says an update was when it was more than a deploy."""
+    first = message.split(" ", 1)[0]
+    if first == "rollback" and "(gate failed" in message:
+        return "rollback (gate)"
+    return first if first in ("rollback", "pin", "unpin", "freeze", "unfreeze") else ""
 
 
 def cmd_rollback(args: argparse.Namespace, project_dir: Path) -> int:
@@ -152,9 +176,11 @@ def cmd_rollback(args: argparse.Namespace, project_dir: Path) -> int:
     assert target.version is not None
     settings = checked_settings(project_dir, args.env, args.domain, target.version)
     build = Build(target.build_id, target.git_id or cd_git_id(project_dir), who())
+    forced = forced_reason(args)
     message = (f"rollback {args.domain} to {target.version} build {build.build_id or '-'} git {build.git_id} "
-               f"(as deployed by update {target.update}) by {build.by}")
-    return _run_change(args, project_dir, settings, SiteChange(args.domain, target.version, build, message))
+               f"(as deployed by update {target.update}) by {build.by}{_forced(forced)}")
+    return _run_change(args, project_dir, settings, SiteChange(args.domain, target.version, build, message,
+                                                               forced=forced))
 
 
 DRIFT_FOUND = 3
@@ -268,14 +294,19 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
     deploy = site_command(
         "deploy", "deploy one version of one domain to an environment",
         "Check the domain file and the war, record the version and build in the stack config, "
-        "show the preview, then update only this site's resources.")
+        "show the preview, then update only this site's resources. In cluster mode the health gate then "
+        "watches the new version (the domain file's gate:); if it fails, the domain is rolled back to the "
+        "version it had, pinned there, and cdctl exits 4. A pinned domain or a frozen environment is "
+        "refused (exit 2) unless --force --reason.")
     deploy.add_argument("--version", required=True, help="the developers' version, e.g. v1.2.0 (Jenkins' VERSION)")
     deploy.add_argument("--build-id", help="the Jenkins build number (default: $BUILD_NUMBER)")
     deploy.add_argument("--yes", action="store_true", help="apply without asking (needed when not at a terminal)")
+    add_force(deploy)
     deploy.set_defaults(func=cmd_deploy)
 
     delete = site_command("delete", "remove a domain from an environment (Jenkins' TYPE=delete)")
     delete.add_argument("--yes", action="store_true", help="apply without asking")
+    add_force(delete)
     delete.set_defaults(func=cmd_delete)
 
     history = site_command("history", "the versions a domain had in an environment, newest first")
@@ -290,6 +321,7 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
     target.add_argument("--to", metavar="VERSION", help="the earlier version to bring back")
     target.add_argument("--steps", type=int, default=1, help="how many versions back (default 1)")
     rollback.add_argument("--yes", action="store_true", help="apply without asking")
+    add_force(rollback)
     rollback.set_defaults(func=cmd_rollback)
 
     drift = site_command(
@@ -317,4 +349,5 @@ def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]"
     env = commands.add_parser("env", help="print the shell exports that make plain `pulumi` run in local mode",
                               description='Use as: eval "$(cdctl env)"')
     env.set_defaults(func=cmd_env)
+    release_commands.add_commands(commands)
 

@@ -50,6 +50,24 @@ class EngineProject:
     def pulumi(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return self.cdctl("pulumi", *args, timeout=timeout)
 
+    def cdctl_streamed(self, *args: str, on_line: Callable[[str], None],
+                       timeout: float = 900) -> subprocess.CompletedProcess:
+        """cdctl with each output line handed to `on_line` as it comes (a test acting while
+        cdctl waits, e.g. during a health gate's window)."""
+        process = subprocess.Popen([sys.executable, "-m", "cdctl", "--project-dir", str(self.root), *args],
+                                   cwd=self.root, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        errors: list[str] = []
+        reader = threading.Thread(target=lambda: errors.extend(process.stderr))
+        reader.start()
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            on_line(line)
+        process.wait(timeout=timeout)
+        reader.join()
+        return subprocess.CompletedProcess(process.args, process.returncode, "".join(lines), "".join(errors))
+
     def add_war(self, domain: str, version: str) -> Path:
         war = self.wars / domain / version / "ROOT.war"
         war.parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +130,8 @@ def make_engine_project(tmp: Path, kubeconfig: Path | None = None) -> EngineProj
         if kubeconfig is not None:
             document["config"]["tomcat-cd:kubeconfig"] = str(kubeconfig)
             document["config"]["tomcat-cd:buildImages"] = False
+            # The gate watches each deploy for minutes: its own tests turn it on.
+            document["config"]["tomcat-cd:healthGate"] = False
         path.write_text(yaml.safe_dump(document, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)

@@ -136,3 +136,80 @@ def test_destroying_production_is_refused_while_its_namespace_is_protected(clust
     # Nothing was deleted: every production site still runs.
     names = kubectl(cluster, "get", "deployments", "-n", "master", "-o", "name").stdout.split()
     assert names == ["deployment.apps/api-gyyx-cn", "deployment.apps/shop-gyyx-cn", "deployment.apps/test-gyyx-cn"]
+
+
+def gated_deploy(project, version: str, on_watch=None, on_verdict=None) -> tuple[int, str, str]:
+    """`cdctl deploy` of test.gyyx.cn in develop, calling `on_watch` when the gate starts
+    watching and `on_verdict` once it has judged (the test's hands on the cluster)."""
+    def on_line(line: str) -> None:
+        if line.startswith("gate: watching") and on_watch:
+            on_watch()
+        if line.startswith(("gate passed", "gate FAILED")) and on_verdict:
+            on_verdict()
+    done = project.cdctl_streamed("deploy", "test.gyyx.cn", "--version", version, "--env", "develop", "--yes",
+                                  on_line=on_line)
+    return done.returncode, done.stdout, done.stderr
+
+
+def nodes(cluster: Path) -> list[str]:
+    return kubectl(cluster, "get", "nodes", "-o", "name").stdout.split()
+
+
+def test_the_gate_fails_a_version_that_loses_availability_and_rolls_it_back_pinned(cluster, deployed):
+    site = deployed.root / "domains" / "test.gyyx.cn.yaml"
+    site.write_text(site.read_text() + "gate:\n  windowSeconds: 15\n  checks: [availability]\n")
+    assert deployed.cdctl("pulumi", "config", "set", "tomcat-cd:healthGate", "true", "-s", "develop").returncode == 0
+    code, out, err = gated_deploy(deployed, "v1.3.0")
+    assert code == 0 and "gate passed: test.gyyx.cn v1.3.0: availability ok (1/1 available" in out, out + err
+    before = json.loads(kubectl(cluster, "get", "deployment", "test-gyyx-cn", "-n", "develop", "-o", "json").stdout)
+
+    def lose_the_replica() -> None:
+        for node in nodes(cluster):
+            assert kubectl(cluster, "cordon", node).returncode == 0
+        assert kubectl(cluster, "delete", "pods", "-n", "develop", "-l", "app=test-gyyx-cn", "--wait=false").returncode == 0
+
+    def give_it_back() -> None:
+        for node in nodes(cluster):
+            kubectl(cluster, "uncordon", node)
+
+    try:
+        code, out, err = gated_deploy(deployed, "v1.2.0", lose_the_replica, give_it_back)
+    finally:
+        give_it_back()
+    assert code == 4, out[-3000:] + err[-3000:]
+    assert "gate FAILED: test.gyyx.cn v1.2.0: availability FAILED" in out and "samples short" in out
+    assert "rolling test.gyyx.cn back to v1.3.0" in out
+    live = json.loads(kubectl(cluster, "get", "deployment", "test-gyyx-cn", "-n", "develop", "-o", "json").stdout)
+    image = live["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == before["spec"]["template"]["spec"]["containers"][0]["image"] and ":v1.3.0-develop-" in image
+    assert kubectl(cluster, "rollout", "status", "deployment/test-gyyx-cn", "-n", "develop",
+                   "--timeout=120s").returncode == 0
+    # Only that domain changed: shop.gyyx.cn in develop is as it was.
+    records = json.loads(deployed.cdctl("history", "test.gyyx.cn", "--env", "develop", "--json").stdout)
+    rollback, failed = records[0], records[1]
+    assert (failed["version"], failed["result"]) == ("v1.2.0", "gate-failed")
+    assert rollback["version"] == "v1.3.0" and rollback["message"].startswith("rollback test.gyyx.cn to v1.3.0")
+    assert "gate failed for v1.2.0 in update" in rollback["message"] and rollback["pin"].startswith("pinned at v1.3.0")
+    table = deployed.cdctl("history", "test.gyyx.cn", "--env", "develop").stdout
+    assert "gate-failed" in table and "rollback (gate)" in table
+    shop = json.loads(deployed.cdctl("history", "shop.gyyx.cn", "--env", "develop", "--json").stdout)
+    assert shop[0]["version"] == "v2.4.1"
+
+    # The pin holds: the next deploy of the domain is refused, and nothing changes.
+    refused = deployed.cdctl("deploy", "test.gyyx.cn", "--version", "v1.2.0", "--env", "develop", "--yes")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert 'tomcat-cd:pins["test.gyyx.cn"]: test.gyyx.cn is pinned at v1.3.0 by' in refused.stderr
+    assert "gate failed for v1.2.0" in refused.stderr
+    unpinned = deployed.cdctl("unpin", "test.gyyx.cn", "--env", "develop")
+    assert unpinned.returncode == 0, unpinned.stderr
+    assert json.loads(deployed.cdctl("history", "test.gyyx.cn", "--env", "develop", "--json").stdout)[0]["pin"] == ""
+
+    # A freeze refuses every domain of the environment until unfreeze; --force goes past it.
+    assert deployed.cdctl("freeze", "--env", "develop", "--reason", "sale week").returncode == 0
+    frozen = deployed.cdctl("deploy", "shop.gyyx.cn", "--version", "v2.4.0", "--env", "develop", "--yes")
+    assert frozen.returncode == 2 and "develop is frozen by" in frozen.stderr and "sale week" in frozen.stderr
+    forced = deployed.cdctl("deploy", "shop.gyyx.cn", "--version", "v2.4.0", "--env", "develop", "--yes",
+                            "--force", "--reason", "payment hotfix")
+    assert forced.returncode == 0 and "(forced: payment hotfix)" in forced.stdout, forced.stdout + forced.stderr
+    assert deployed.cdctl("unfreeze", "--env", "develop").returncode == 0
+    assert deployed.cdctl("pulumi", "config", "set", "tomcat-cd:healthGate", "false", "-s", "develop").returncode == 0

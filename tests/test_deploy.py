@@ -265,3 +265,48 @@ def test_a_whole_stack_run_gets_the_stacks_parallel_unless_the_caller_gave_one(p
     document["config"]["tomcat-cd:parallel"] = 16
     stack.write_text(yaml.safe_dump(document))
     assert _with_parallel(["destroy"], project.root, "develop") == ["destroy", "--parallel=16"]
+
+
+PINNED = {"test.gyyx.cn": {"by": "alice", "at": "2026-12-02T10:00:00Z", "reason": "order page broken", "version": "v1.2.0"}}
+
+
+def pinned_history(pins: dict) -> list[dict]:
+    recorded = update_config(DEPLOYED["tomcat-cd:versions"])
+    recorded["config"]["tomcat-cd:pins"] = {"value": json.dumps(pins), "secret": False}
+    return [recorded]
+
+
+@pytest.mark.parametrize("pins, says", [
+    (PINNED, 'tomcat-cd:pins["test.gyyx.cn"]: test.gyyx.cn is pinned at v1.2.0 by alice at 2026-12-02T10:00:00Z: '
+             "order page broken; to go past it: --force --reason TEXT, or cdctl unpin test.gyyx.cn --env develop"),
+    ({"*": {"by": "bob", "at": "2026-12-02T11:00:00Z", "reason": "sale"}},
+     'tomcat-cd:pins["*"]: develop is frozen by bob at 2026-12-02T11:00:00Z: sale; to go past it: --force --reason '
+     "TEXT, or cdctl unfreeze --env develop"),
+])
+def test_a_pinned_domain_or_a_frozen_environment_refuses_a_deploy_and_runs_nothing(driver, pins, says):
+    deployer, cli, runs = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE + SHOP_SITE), pinned_history(pins))
+    with pytest.raises(ConfigError) as refused:
+        deployer.change_site(SiteChange("test.gyyx.cn", "v1.3.0", None, "deploy"), settings())
+    assert [str(p) for p in refused.value.problems] == [f"stack develop: {says}"]
+    assert runs == [] and "tomcat-cd:versions" in cli.checkout
+    assert cli.checkout["tomcat-cd:versions"]["test.gyyx.cn"] == "v1.2.0"
+
+
+def test_a_forced_deploy_goes_past_the_pin_and_lifts_it(driver):
+    deployer, cli, runs = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE + SHOP_SITE), pinned_history(PINNED))
+    deployer.change_site(SiteChange("test.gyyx.cn", "v1.3.0", None, "deploy", forced="hotfix"), settings())
+    assert [p.targets for p, _ in runs] == [tuple(TEST_SITE)]
+    assert cli.checkout["tomcat-cd:versions"]["test.gyyx.cn"] == "v1.3.0" and "tomcat-cd:pins" not in cli.checkout
+
+
+def test_a_pin_changes_the_record_alone_with_an_update_of_the_environment(driver):
+    from tomcat_cd.core.settings import Pin
+    deployer, cli, runs = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE + SHOP_SITE),
+                                 [update_config(DEPLOYED["tomcat-cd:versions"])])
+    pin = Pin("alice", "2026-12-02T10:00:00Z", "order page broken", "v1.2.0")
+    deployer.change_site(SiteChange("test.gyyx.cn", None, None, "pin", pin_change=("test.gyyx.cn", pin),
+                                    record_only=True), settings())
+    ((planned, _),) = runs
+    assert planned.targets == tuple(ENVIRONMENT) and not planned.refresh
+    assert cli.checkout["tomcat-cd:versions"] == DEPLOYED["tomcat-cd:versions"]
+    assert cli.checkout["tomcat-cd:pins"] == PINNED

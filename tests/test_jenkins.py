@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from conftest import REPO, require_installed
+from cdctl import release_commands
 
 JENKINSFILE = REPO / "jenkins/Jenkinsfile"
 RUN_BUILD = REPO / "jenkins/run-build"
@@ -124,7 +125,13 @@ def test_jenkinsfile_parameters_locks_and_credentials():
     assert "disableConcurrentBuilds()" in text
     assert 'lock(resource: "tomcat-cd-${params.BRANCH}")' in text
     assert "PULUMI_CONFIG_PASSPHRASE = credentials('tomcat-cd-pulumi-passphrase')" in text
-    assert re.search(r"sh 'jenkins/run-build'", text), "the build goes through the tested mapping"
+    assert re.search(r"sh\(script: 'jenkins/run-build', returnStatus: true\)", text), \
+        "the build goes through the tested mapping"
+    # cdctl's exit 4 (gate failed, rolled back) records the stack file, then fails the build.
+    gate = text.index("stage('Gate verdict')")
+    code = release_commands.GATE_FAILED
+    assert f"env.DEPLOY_EXIT == '{code}'" in text and text.index("stage('Record')") < gate
+    assert f"when {{ environment name: 'DEPLOY_EXIT', value: '{code}' }}" in text[gate:] and "error(" in text[gate:]
     assert "buildDiscarder(logRotator(" in text
 
 

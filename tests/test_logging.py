@@ -35,6 +35,7 @@ DOCUMENTED = {
     "dissect": {"tokenizer", "field", "target_prefix", "ignore_failure", "overwrite_keys", "trim_values",
                 "trim_chars", "when"},
     "add_tags": {"tags", "target", "when"},
+    "add_fields": {"target", "fields", "when"},
     "output.elasticsearch": {"hosts", "username", "password", "api_key", "index", "indices", "pipeline",
                              "protocol", "path", "ssl", "worker", "bulk_max_size", "compression_level"},
     "indices": {"index", "default", "mappings", "when.has_fields", "when.equals", "when.contains", "when.regexp"},
@@ -239,6 +240,7 @@ def test_index_template_maps_gy_fields_as_keywords_for_every_domain(platform_ren
     assert template["template"]["settings"]["index.lifecycle.name"] == filebeat.ILM_POLICY
     gy = dict(template["template"]["mappings"]["properties"]["gy"]["properties"])
     access = gy.pop("access")["properties"]
+    assert gy.pop("error") == {"type": "boolean"}  # what the health gate counts
     assert gy == {name: {"type": "keyword"} for name in ("wtype", "ltype", "domain", "pod")}
     assert access == {"client": {"type": "keyword"}, "user": {"type": "keyword"}, "request": {"type": "keyword"},
                       "bytes": {"type": "keyword"}, "status": {"type": "long"}, "duration_ms": {"type": "long"}}

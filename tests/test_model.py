@@ -44,7 +44,7 @@ def test_a_minimal_domain_file_gets_every_default(empty_project):
 
 BAD_FILES = [
     ("unknown key", "nodePort: 32100\nreplica: 2\n",
-     "domains/a.example.com.yaml: replica: unknown key (known keys: appLogMultiline, baseImage, env, hosts, "
+     "domains/a.example.com.yaml: replica: unknown key (known keys: appLogMultiline, baseImage, env, gate, hosts, "
      "javaOpts, jvmFlags, nodePort, probe, replicas, resources)"),
     ("multiline regex Filebeat cannot run", "nodePort: 32100\nappLogMultiline: '^(?!at )'\n",
      "domains/a.example.com.yaml: appLogMultiline: uses lookaround or a back-reference, which Filebeat's "

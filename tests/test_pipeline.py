@@ -17,6 +17,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,8 +28,8 @@ import yaml
 from cluster_harness import cluster, kubectl  # noqa: F401 (cluster is a fixture)
 from conftest import REPO
 from pipeline import pod
-from pipeline.harness import DOMAIN, ENV, TOOLS, Pipeline, require_pipeline, set_harbor_password, site_project, \
-    start_pipeline, stop_pipeline, wait_for
+from pipeline.harness import DOMAIN, ENV, TOOLS, Pipeline, require_pipeline, set_harbor_password, set_secret, \
+    site_project, start_pipeline, stop_pipeline, wait_for
 from pipeline.logs import Elastic, VersionFront, add_file_realm_user, rerooted, without_lifecycle
 from pipeline.war import build_war
 from tomcat_cd.core import conventions
@@ -392,3 +393,101 @@ def test_nothing_logged_while_elasticsearch_is_down_is_lost(pipe, pod_v1, elasti
         return all(any(mark in d["message"] for d in docs) for mark in marks)
 
     wait_for("the lines logged while Elasticsearch was down", shipped, seconds=180, every=3)
+
+
+# The health gate, judged from what real Filebeat shipped of a real Tomcat's logs.
+
+GOOD, BROKEN = "v4.0.0", "v5.0.0"
+GATE = "gate:\n  windowSeconds: 45\n  lagSeconds: 20\n  checks: [availability, errors]\n  maxErrorsPerMinute: 2\n"
+
+
+@pytest.fixture(scope="module")
+def gated(pipe, site, elastic, filebeat):
+    """The stack with its gate on, reading the pipeline's Elasticsearch; wars of a good and a
+    broken version (the broken one's `/` throws)."""
+    build_war(site.wars / DOMAIN / GOOD / "ROOT.war", token=f"token-{GOOD}")
+    build_war(site.wars / DOMAIN / BROKEN / "ROOT.war", token=f"token-{BROKEN}", broken=True)
+    domain_file = site.root / "domains" / f"{DOMAIN}.yaml"
+    domain_file.write_text(domain_file.read_text() + GATE)
+    set_config(site, "tomcat-cd:healthGate", "true")
+    set_config(site, "tomcat-cd:elasticsearchUrl", pipe.endpoints["elasticsearch"]["url"])
+    set_config(site, "tomcat-cd:elasticsearchUsername", "elastic")
+    set_secret(site, "elasticsearchPassword", pipe.secret("elasticsearch"))
+    yield site
+    set_config(site, "tomcat-cd:healthGate", "false")
+
+
+class Traffic:
+    """While the gate watches: the new pod's container runs (the old one stops: they share the
+    host's port), and a client asks for `/` twice a second until the verdict."""
+
+    def __init__(self, pipe: Pipeline, cluster, node_root: Path, old: RunningPod):
+        self.pipe, self.cluster, self.node_root, self.old = pipe, cluster, node_root, old
+        self.pod: RunningPod | None = None
+        self.stop = threading.Event()
+        self.answers: list[int] = []
+        self.thread: threading.Thread | None = None
+
+    def on_line(self, line: str) -> None:
+        if line.startswith("gate: watching"):
+            self.old.stop()
+            self.pod = RunningPod(self.pipe, deployment(self.cluster), pod_name(self.cluster), self.node_root)
+            self.thread = threading.Thread(target=self._ask)
+            self.thread.start()
+        if line.startswith(("gate passed", "gate FAILED")):
+            self.stop.set()
+
+    def _ask(self) -> None:
+        wait_for("the new pod's health path", lambda: self.pod.get("/health.jsp")[0] == 200 or self.stop.is_set(),
+                 seconds=60)
+        while not self.stop.wait(0.5):
+            self.answers.append(self.pod.get("/")[0])
+
+    def close(self) -> RunningPod:
+        self.stop.set()
+        if self.thread:
+            self.thread.join()
+        return self.pod or self.old
+
+
+def gated_deploy(pipe, site, cluster, node_root, running: RunningPod, version: str) -> tuple[subprocess.CompletedProcess,
+                                                                                          Traffic]:
+    traffic = Traffic(pipe, cluster, node_root, running)
+    try:
+        done = site.cdctl_streamed("deploy", DOMAIN, "--env", ENV, "--version", version, "--yes",
+                                   on_line=traffic.on_line)
+    finally:
+        traffic.close()
+    with open(site.root.parent / "cdctl.log", "a") as log:
+        log.write(f"$ cdctl deploy {version} (gated)\n{done.stdout}\n{done.stderr}\nexit {done.returncode}\n")
+    return done, traffic
+
+
+def test_a_good_version_passes_the_gate_and_a_broken_one_is_rolled_back_and_pinned(pipe, gated, cluster, pod_v1,
+                                                                                    node_root):
+    done, traffic = gated_deploy(pipe, gated, cluster, node_root, pod_v1, GOOD)
+    good_pod = traffic.close()
+    try:
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+        assert traffic.answers and set(traffic.answers) == {200}
+        assert f"gate passed: {DOMAIN} {GOOD}: availability ok" in done.stdout
+        assert "errors ok (0 error record(s)" in done.stdout and "5xx ok (0 of " in done.stdout
+        good_image = running_image(cluster)
+
+        done, traffic = gated_deploy(pipe, gated, cluster, node_root, good_pod, BROKEN)
+    finally:
+        good_pod.stop()
+    traffic.close().stop()
+    assert done.returncode == 4, done.stdout[-4000:] + done.stderr[-3000:]
+    assert traffic.answers and set(traffic.answers) == {500}
+    verdict = next(line for line in done.stdout.splitlines() if line.startswith("gate FAILED"))
+    assert "errors FAILED" in verdict and "5xx FAILED" in verdict and "availability" not in verdict
+    assert running_image(cluster) == good_image, "the rollback brought back the good version's exact image"
+    history = json.loads(gated.cdctl("history", DOMAIN, "--env", ENV, "--json").stdout)
+    assert [(r["version"], r["result"]) for r in history[:2]] == [(GOOD, "succeeded"), (BROKEN, "gate-failed")]
+    assert "error record(s)" in history[0]["message"] and history[0]["pin"].startswith(f"pinned at {GOOD} by ")
+    assert pipe.secret("elasticsearch") not in done.stdout + done.stderr
+
+    refused = gated.cdctl("deploy", DOMAIN, "--env", ENV, "--version", BROKEN, "--yes")
+    assert refused.returncode == 2 and f"{DOMAIN} is pinned at {GOOD} by " in refused.stderr, refused.stderr
+    assert f"gate failed for {BROKEN}" in refused.stderr

@@ -56,7 +56,8 @@ def test_unknown_stack_name_needs_an_explicit_environment():
     ({}, "Pulumi.develop.yaml: tomcat-cd:harborHost: is required"),
     ({"harborHost": "h.example.com", "harborPasword": "x"},
      "Pulumi.develop.yaml: tomcat-cd:harborPasword: unknown key (known keys: baseImage, buildImages, builder, builderEndpoint, "
-     "builds, domainsDir, environment, harborHost, harborPassword, harborUsername, images, kubeconfig, parallel, "
+     "builds, domainsDir, elasticsearchPassword, elasticsearchUrl, elasticsearchUsername, environment, harborHost, "
+     "harborPassword, harborUsername, healthGate, images, kubeconfig, nodeAddress, parallel, pins, "
      "protectNamespace, renderDir, target, versions, warRoot)"),
     ({"harborHost": "h.example.com", "target": "k8s"},
      "Pulumi.develop.yaml: tomcat-cd:target: must be render or cluster, got 'k8s'"),

@@ -149,10 +149,14 @@ def site_project(tmp: Path, kubeconfig: Path, pipe: Pipeline) -> EngineProject:
 
 
 def set_harbor_password(project: EngineProject, password: str) -> None:
+    set_secret(project, "harborPassword", password)
+
+
+def set_secret(project: EngineProject, key: str, value: str) -> None:
     """As an operator does: a Pulumi secret, given on standard input (never on a command line)."""
     command = [sys.executable, "-m", "cdctl", "--project-dir", str(project.root), "pulumi", "config", "set",
-               "--secret", "tomcat-cd:harborPassword", "-s", ENV]
-    done = subprocess.run(command, input=password, cwd=project.root, capture_output=True, text=True,
+               "--secret", f"tomcat-cd:{key}", "-s", ENV]
+    done = subprocess.run(command, input=value, cwd=project.root, capture_output=True, text=True,
                           env=project.env())
     assert done.returncode == 0, done.stderr
 

@@ -4,6 +4,9 @@
 - `/health.jsp`  the readiness path: `ok`
 - `/fail.jsp`    throws: Tomcat logs a SEVERE record with the stack trace (tomcatlogs)
 - `/devlog.jsp`  appends an ERROR line and a stack trace to `/data/logs/app.log` (devlogs)
+
+A `broken` war's `/` throws as `/fail.jsp` does (its health path still answers): the release a
+health gate is there to catch.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ WEB_XML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def pages(token: str) -> dict[str, str]:
+def pages(token: str, broken: bool = False) -> dict[str, str]:
     app_log = f"{conventions.LOG_KINDS['devlogs']}/app.log"
+    fail = f'<% if (true) throw new IllegalStateException("boom in {token}"); %>\n'
     return {
-        "index.jsp": f'<%@ page contentType="text/plain" %>token={token}\n',
+        "index.jsp": fail if broken else f'<%@ page contentType="text/plain" %>token={token}\n',
         "health.jsp": '<%@ page contentType="text/plain" %>ok\n',
-        "fail.jsp": f'<% if (true) throw new IllegalStateException("boom in {token}"); %>\n',
+        "fail.jsp": fail,
         "devlog.jsp": (
             '<%@ page import="java.io.*,java.time.*,java.time.format.*" contentType="text/plain" %><%\n'
             f'  try (PrintWriter log = new PrintWriter(new FileWriter("{app_log}", true))) {{\n'
@@ -37,10 +41,10 @@ def pages(token: str) -> dict[str, str]:
     }
 
 
-def build_war(path: Path, token: str) -> Path:
+def build_war(path: Path, token: str, broken: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as war:
         war.writestr("WEB-INF/web.xml", WEB_XML)
-        for name, text in pages(token).items():
+        for name, text in pages(token, broken).items():
             war.writestr(name, text)
     return path

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
-from tomcat_cd.core import conventions
+from tomcat_cd.core import conventions, gate
 from tomcat_cd.core.fields import ENV_NAME, QUANTITY, type_name
 from tomcat_cd.core.schema import AS_STRING_LIST, Between, Matches, Strict, own_error
 
@@ -126,6 +126,54 @@ class Probe(Strict):
         300, description="seconds start-up may take before liveness counts (default 300)")
 
 
+def _gate_checks(checks: list[str]) -> list[str]:
+    unknown = [c for c in checks if c not in gate.CHECKS]
+    if unknown:
+        raise own_error(f"{unknown[0]!r} is not a check (checks: {', '.join(gate.CHECKS)})")
+    return checks
+
+
+def _down_choice(value: Any) -> Any:
+    if value not in gate.ON_ELASTICSEARCH_DOWN:
+        raise own_error(f"must be {' or '.join(gate.ON_ELASTICSEARCH_DOWN)}, got {value!r}")
+    return value
+
+
+DEFAULT_GATE = gate.GateRule()
+
+
+class Gate(Strict):
+    """The health gate after each deploy (cluster mode): what it watches, how long, and the limits."""
+
+    enabled: bool = Field(DEFAULT_GATE.enabled, description="run the gate after a deploy (default true)")
+    window_seconds: Annotated[int, Between(10, 3600)] = Field(
+        DEFAULT_GATE.window_seconds, description="how long the new version is watched (default 120)")
+    checks: Annotated[list[str], AS_STRING_LIST, AfterValidator(_gate_checks),
+                      WithJsonSchema({"type": "array", "items": {"enum": list(gate.CHECKS)}})] = Field(
+        list(DEFAULT_GATE.checks), description="which checks run: availability, errors, health "
+                                               "(default availability, errors)")
+    max_errors_per_minute: Annotated[float, Between(0, 100000)] = Field(
+        DEFAULT_GATE.max_errors_per_minute, description="error records (Tomcat SEVERE, ERROR in devlogs) per new pod "
+                                                        "and minute above which the errors check may fail (default 5)")
+    max5xx_percent: Annotated[float, Between(0, 100)] = Field(
+        DEFAULT_GATE.max_5xx_percent, alias="max5xxPercent",
+        description="share of 5xx responses above which the errors check may fail (default 5)")
+    worse_factor: Annotated[float, Between(1, 1000)] = Field(
+        DEFAULT_GATE.worse_factor, description="the errors check fails only when the figure is also over this many "
+                                               "times the previous version's (default 1.5)")
+    max_restarts: Annotated[int, Between(0, 1000)] = Field(
+        DEFAULT_GATE.max_restarts, description="container restarts of the new pods allowed in the window (default 0)")
+    lag_seconds: Annotated[int, Between(0, 600)] = Field(
+        DEFAULT_GATE.lag_seconds, description="how long the last count waits for Filebeat to ship (default 15)")
+    on_elasticsearch_down: Annotated[str, BeforeValidator(_down_choice)] = Field(
+        DEFAULT_GATE.on_elasticsearch_down, description="fail (default) or warn when Elasticsearch does not answer")
+
+    def rule(self) -> gate.GateRule:
+        return gate.GateRule(self.enabled, self.window_seconds, tuple(self.checks), float(self.max_errors_per_minute),
+                             float(self.max5xx_percent), float(self.worse_factor), self.max_restarts,
+                             self.lag_seconds, self.on_elasticsearch_down)
+
+
 class DomainFile(Strict):
     """One web site (a domain) of tomcat-cd: its ports, pods, resources and Tomcat settings."""
 
@@ -149,6 +197,7 @@ class DomainFile(Strict):
     base_image: str | None = Field(None, description="Tomcat base image (default: the stack's baseImage)")
     app_log_multiline: RecordStart | None = Field(
         None, description="regex matching the first line of each application log record (default: one line per event)")
+    gate: Gate = Field(Gate(), description="the health gate after each deploy")
 
 
 def json_schema() -> dict[str, Any]:

@@ -18,6 +18,8 @@ from tomcat_cd.core.settings import SiteMaps, read_site_maps
 from tomcat_cd.core.stack_file import GIT_ID
 
 SUCCEEDED = "succeeded"
+# A succeeded update whose version a health gate then failed (and rolled back).
+GATE_FAILED = "gate-failed"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class DomainRecord:
     """succeeded, failed or in-progress, as Pulumi reports it."""
     by: str
     message: str
+    pin: str = ""
+    """The pin or freeze holding the domain after this update, as `describe()` tells it."""
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -71,7 +75,9 @@ def _head_git_id(update: Mapping[str, Any]) -> str:
 
 def record_of(update: Mapping[str, Any], domain: str, number: int) -> DomainRecord:
     """The domain as one update left it; `number` counts updates from 1."""
-    version, build = site_maps_of(update).site(domain)
+    maps = site_maps_of(update)
+    version, build = maps.site(domain)
+    held = maps.holds(domain)
     return DomainRecord(
         update=number,
         time=_start_time(update),
@@ -81,6 +87,8 @@ def record_of(update: Mapping[str, Any], domain: str, number: int) -> DomainReco
         result=str(update.get("result", "")),
         by=build.by if build and version else "",
         message=str(update.get("message") or ""),
+        pin=("" if held is None else held[1].describe() if held[0] == domain else
+             f"environment frozen by {held[1].by} at {held[1].at}: {held[1].reason}"),
     )
 
 
@@ -94,20 +102,26 @@ def chronological(updates: Iterable[Mapping[str, Any]]) -> list[tuple[int, Mappi
 def domain_history(updates: Iterable[Mapping[str, Any]], domain: str) -> list[DomainRecord]:
     """Newest first, the updates that changed the domain (or tried to and failed)."""
     records = []
-    live: tuple[str | None, str, str] = (None, "", "")
+    gate_failed: set[int] = set()
+    live: tuple[str | None, str, str, str] = (None, "", "", "")
     for number, update in chronological(updates):
         if update.get("kind") not in ("update", "destroy"):
             continue
         record = record_of(update, domain, number)
+        pin = site_maps_of(update).pins.get(domain)
+        if pin is not None and pin.failed_update is not None:
+            gate_failed.add(pin.failed_update)
         if record.version == live[0] and not record.git_id:
             # No build record and a targeted update of another site: the site kept its tag.
             record = replace(record, build_id=live[1], git_id=live[2])
-        state = (record.version, record.build_id, record.git_id)
+        state = (record.version, record.build_id, record.git_id, record.pin)
         if state != live:
             records.append(record)
         if record.result == SUCCEEDED:
             live = state
-    return list(reversed(records))
+    marked = [replace(r, result=GATE_FAILED) if r.update in gate_failed and r.result == SUCCEEDED else r
+              for r in records]
+    return list(reversed(marked))
 
 
 def rollback_target(records: list[DomainRecord], domain: str, to: str | None = None, steps: int = 1) -> DomainRecord:
@@ -116,6 +130,10 @@ def rollback_target(records: list[DomainRecord], domain: str, to: str | None = N
     Only versions that an update deployed successfully are candidates. Raises ConfigError
     (exit 2) with a message saying what the history holds when there is no such version."""
     deployed = [r for r in records if r.result == SUCCEEDED]
+    # A pin or an unpin changes no version: it is no step back.
+    deployed = [r for i, r in enumerate(deployed) if i + 1 == len(deployed) or
+                (r.version, r.build_id, r.git_id) != (deployed[i + 1].version, deployed[i + 1].build_id,
+                                                      deployed[i + 1].git_id)]
     live = deployed[0].version if deployed else None
     seen, earlier = {live}, []
     for record in deployed[1:] if deployed else []:

@@ -16,6 +16,7 @@ from tomcat_cd.core import conventions
 from tomcat_cd.core.domain_file import DomainFile
 from tomcat_cd.core.errors import Problem, Problems, raise_if_any
 from tomcat_cd.core.fields import yaml_problem
+from tomcat_cd.core.gate import GateRule
 from tomcat_cd.core.schema import validated
 from tomcat_cd.core.yamltext import load_yaml
 
@@ -78,6 +79,7 @@ class Site:
     app_log_multiline: str | None = None
     """A regex matching the first line of each application log record; lines that do not
     match join the record before (default: none, one line per event)."""
+    gate: GateRule = GateRule()
     config_dir: str | None = None
     tomcat_dir: str | None = None
 
@@ -191,6 +193,7 @@ def parse_site(domain: str, path: Path, data: dict[str, Any], problems: Problems
                     fields.probe.startup_seconds),
         base_image=fields.base_image,
         app_log_multiline=fields.app_log_multiline,
+        gate=fields.gate.rule(),
         config_dir=str(config_dir) if config_dir.is_dir() else None,
         tomcat_dir=str(tomcat_dir) if tomcat_dir.is_dir() else None,
     )

@@ -20,14 +20,15 @@ from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import ConfigError, Problem, Problems, raise_if_any
 from tomcat_cd.core.fields import yaml_problem
 from tomcat_cd.core.schema import keys_of, validated
-from tomcat_cd.core.stack_file import IMAGES_KEPT, PARALLEL_DEFAULT, StackFile, read_entries, read_images
+from tomcat_cd.core.stack_file import (FREEZE_KEY, IMAGES_KEPT, PARALLEL_DEFAULT, PinRecord, StackFile, read_entries,
+                                       read_images, read_pins)
 from tomcat_cd.core.yamltext import load_yaml
 
 # Keys whose values are Pulumi secrets; they are never read into StackSettings.
-SECRET_KEYS = frozenset({"harborPassword"})
+SECRET_KEYS = frozenset({"harborPassword", "elasticsearchPassword"})
 KNOWN_KEYS = frozenset(keys_of(StackFile))
 # The record of what runs, which cdctl keeps in step with the backend (tomcat_cd.driver.record).
-MAP_KEYS = ("versions", "builds", "images")
+MAP_KEYS = ("versions", "builds", "images", "pins")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,32 @@ class Build:
 
 
 @dataclass(frozen=True)
+class Pin:
+    """A domain held at its version, or (key `*`) a frozen environment: who, when, why."""
+
+    by: str
+    at: str
+    reason: str
+    version: str | None = None
+    failed_version: str | None = None
+    """Set by a gate's automatic rollback: the version whose gate failed, and its update."""
+    failed_update: int | None = None
+
+    def to_config(self) -> dict[str, Any]:
+        values = {"by": self.by, "at": self.at, "reason": self.reason, "version": self.version,
+                  "failedVersion": self.failed_version, "failedUpdate": self.failed_update}
+        return {k: v for k, v in values.items() if v is not None}
+
+    def describe(self) -> str:
+        held = f" at {self.version}" if self.version else ""
+        return f"pinned{held} by {self.by} at {self.at}: {self.reason}"
+
+    @classmethod
+    def of(cls, record: PinRecord) -> "Pin":
+        return cls(record.by, record.at, record.reason, record.version, record.failed_version, record.failed_update)
+
+
+@dataclass(frozen=True)
 class SiteMaps:
     """What each domain runs in one stack: the `versions`, `builds` and `images` maps of its config."""
 
@@ -51,6 +78,22 @@ class SiteMaps:
     images: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Each domain's pushed images (`<tag>@<digest>`), newest first: a version whose tag is
     here is deployed by that digest, never rebuilt."""
+    pins: dict[str, Pin] = field(default_factory=dict)
+    """Domains held at their version; `*` freezes the whole environment."""
+
+    def with_pin(self, key: str, pin: Pin | None) -> "SiteMaps":
+        """The maps with one pin set (or, with None, lifted); `key` is a domain or `*`."""
+        pins = {k: p for k, p in self.pins.items() if k != key}
+        if pin is not None:
+            pins[key] = pin
+        return replace(self, pins=dict(sorted(pins.items())))
+
+    def holds(self, domain: str) -> tuple[str, Pin] | None:
+        """(key, pin) that refuses a change of the domain: its own pin, else a freeze."""
+        for key in (domain, FREEZE_KEY):
+            if key in self.pins:
+                return key, self.pins[key]
+        return None
 
     def with_site(self, domain: str, version: str | None, build: Build | None) -> "SiteMaps":
         """The maps with one domain's entries replaced (removed, with version None); its
@@ -83,6 +126,8 @@ class SiteMaps:
             values[f"{conventions.PROJECT}:builds"] = {d: b.to_config() for d, b in self.builds.items()}
         if self.images:
             values[f"{conventions.PROJECT}:images"] = {d: list(refs) for d, refs in self.images.items()}
+        if self.pins:
+            values[f"{conventions.PROJECT}:pins"] = {key: pin.to_config() for key, pin in self.pins.items()}
         return values
 
 
@@ -94,9 +139,10 @@ def read_site_maps(values: Mapping[str, Any], problems: Problems) -> SiteMaps:
     maps = {key: _decoded(values.get(key)) for key in MAP_KEYS}
     versions, builds = read_entries(maps["versions"], maps["builds"], problems, f"{conventions.PROJECT}:")
     images = read_images(maps["images"], problems, f"{conventions.PROJECT}:")
+    pins = read_pins(maps["pins"], problems, f"{conventions.PROJECT}:")
     return SiteMaps(dict(sorted(versions.items())),
                     {domain: Build(b.build_id, b.git_id, b.by) for domain, b in sorted(builds.items())},
-                    dict(sorted(images.items())))
+                    dict(sorted(images.items())), {key: Pin.of(record) for key, record in sorted(pins.items())})
 
 
 def _decoded(value: Any) -> Mapping[Any, Any]:
@@ -156,6 +202,17 @@ class StackSettings:
     names the image tag, so a later commit of this repository never retags a running site."""
     images: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Each domain's pushed images by digest, newest first (kept by cdctl from the state)."""
+    pins: dict[str, Pin] = field(default_factory=dict)
+    """Domains held at their version (`cdctl pin`, a gate's rollback); `*`: a freeze."""
+    health_gate: bool = True
+    """Run each domain's health gate after a deploy in cluster mode (its domain file tunes it)."""
+    elasticsearch_url: str | None = None
+    """Elasticsearch holding the sites' logs: the health gate's errors check reads it."""
+    elasticsearch_username: str | None = None
+    """A user that may read the sites' indices; its password is the `elasticsearchPassword` secret."""
+    elasticsearch_password_set: bool = False
+    node_address: str | None = None
+    """Where the gate's health check reaches the NodePorts; unset, the first node's address."""
 
     @property
     def namespace(self) -> str:
@@ -203,6 +260,12 @@ def parse_settings(stack: str, values: Mapping[str, Any], source: str) -> StackS
         versions=maps.versions,
         builds=maps.builds,
         images=maps.images,
+        pins=maps.pins,
+        health_gate=fields.health_gate,
+        elasticsearch_url=fields.elasticsearch_url,
+        elasticsearch_username=fields.elasticsearch_username,
+        elasticsearch_password_set=values.get("elasticsearchPassword") is not None,
+        node_address=fields.node_address,
     )
 
 

@@ -68,10 +68,31 @@ class BuildRecord(Strict):
     by: Annotated[str, Matches(BY, "a user id (letters, digits, ._@+-; 64 at most)")] = ""
 
 
+# A pin's key: a domain, or the whole environment (a freeze).
+FREEZE_KEY = "*"
+PIN_REASON = re.compile(r"[^\x00-\x1f\x7f]{1,500}")
+TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+URL = re.compile(r"https?://[^\s/]+(/[^\s]*)?")
+
+
+class PinRecord(Strict):
+    """A domain held at its version (or, under `*`, a frozen environment): written by
+    `cdctl pin`/`freeze` and by a gate's automatic rollback."""
+
+    by: Annotated[str, Matches(BY, "a user id (letters, digits, ._@+-; 64 at most)")]
+    at: Annotated[str, Matches(TIME, "a UTC time such as 2026-12-02T10:00:00Z")]
+    reason: Annotated[str, Matches(PIN_REASON, "a reason of one line, 500 characters at most")]
+    version: Version | None = None
+    failed_version: Version | None = None
+    """The version whose health gate failed (a gate's rollback)."""
+    failed_update: Annotated[TextInt, Between(1, 10**9)] | None = None
+
+
 PushedImage = Annotated[str, Matches(PUSHED_IMAGE, "an image pushed by digest (<host>/<repo>:<tag>@sha256:<hex>)")]
 VERSION_ENTRY: TypeAdapter[str] = TypeAdapter(Version)
 IMAGES_ENTRY: TypeAdapter[list[str]] = TypeAdapter(list[PushedImage])
 BUILD_ENTRY: TypeAdapter[BuildRecord] = TypeAdapter(BuildRecord)
+PIN_ENTRY: TypeAdapter[PinRecord] = TypeAdapter(PinRecord)
 
 
 class StackFile(Strict):
@@ -98,6 +119,17 @@ class StackFile(Strict):
     versions: dict[str, Any] = Field(default_factory=dict, description="deployed version per domain")
     builds: dict[str, Any] = Field(default_factory=dict, description="what built each domain's version")
     images: dict[str, Any] = Field(default_factory=dict, description="each domain's pushed images, newest first")
+    pins: dict[str, Any] = Field(default_factory=dict, description="domains held at their version, `*`: a freeze "
+                                                                   "(cdctl pin, cdctl freeze)")
+    health_gate: TextBool = Field(True, description="run each domain's health gate after a cluster deploy "
+                                                    "(default true; the domain file's gate: tunes it)")
+    elasticsearch_url: Annotated[str, Matches(URL, "an http(s) URL such as http://es.gyyx.cn:9200")] | None = Field(
+        None, description="Elasticsearch the health gate counts the new pods' errors in")
+    elasticsearch_username: Annotated[str, Matches(BY, "a user name")] | None = Field(
+        None, description="a user that may read the sites' indices (the gate)")
+    elasticsearch_password: Any = Field(None, description="its password, a Pulumi secret")
+    node_address: Annotated[str, Matches(HOST, "a host name or IP address")] | None = Field(
+        None, description="where the gate's health check reaches the NodePorts (default: the first node's address)")
     target: Annotated[str, BeforeValidator(_target)] | None = None
     kubeconfig: str | None = None
     render_dir: str | None = None
@@ -105,7 +137,7 @@ class StackFile(Strict):
     @model_validator(mode="before")
     @classmethod
     def as_given(cls, values: Any) -> Any:
-        return json_text_decoded(values, ("versions", "builds", "images"))
+        return json_text_decoded(values, ("versions", "builds", "images", "pins"))
 
 
 def read_entries(versions: Mapping[Any, Any], builds: Mapping[Any, Any], problems: Problems,
@@ -143,4 +175,19 @@ def read_images(images: Mapping[Any, Any], problems: Problems, prefix: str) -> d
             good[str(domain)] = tuple(IMAGES_ENTRY.validate_python(refs))[:IMAGES_KEPT]
         except ValidationError as error:
             problems_of(error, StackFile, problems, where)
+    return good
+
+
+def read_pins(pins: Mapping[Any, Any], problems: Problems, prefix: str) -> dict[str, PinRecord]:
+    """Each valid entry of the pins map; each invalid one is a problem."""
+    good: dict[str, PinRecord] = {}
+    for key, record in pins.items():
+        where = f'{prefix}pins["{key}"]'
+        if key != FREEZE_KEY and not (isinstance(key, str) and conventions.is_valid_domain(key)):
+            problems.add(where, f"is not a domain such as test.gyyx.cn, nor {FREEZE_KEY} (the whole environment)")
+            continue
+        try:
+            good[key] = PIN_ENTRY.validate_python(record)
+        except ValidationError as error:
+            problems_of(error, PinRecord, problems, where)
     return good

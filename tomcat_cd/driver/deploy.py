@@ -18,7 +18,7 @@ from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, raise_if_any
 from tomcat_cd.core import conventions
 from tomcat_cd.core.plan import build_plan, pushed_image
-from tomcat_cd.core.settings import Build, StackSettings, load_stack_file, user_id
+from tomcat_cd.core.settings import Build, Pin, SiteMaps, StackSettings, load_stack_file, user_id
 from tomcat_cd.core.urns import StackNames
 from tomcat_cd.driver import update
 from tomcat_cd.driver.locking import environment_lock
@@ -38,6 +38,21 @@ class SiteChange:
     version: str | None
     build: Build | None
     message: str
+    pin_change: tuple[str, Pin | None] | None = None
+    """(key, pin) to set with the change; (key, None) lifts that pin. The key is the domain,
+    or `*` for the whole environment (a freeze)."""
+    forced: str | None = None
+    """A reason to go past the domain's pin or the environment's freeze (`--force --reason`)."""
+    record_only: bool = False
+    """The change touches the record alone (a pin): no resource of the site is updated."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A change made: the number of the update that made it, and the record it replaced."""
+
+    number: int
+    before: SiteMaps
 
 
 @dataclass
@@ -54,6 +69,11 @@ class Deployer:
     def change_site(self, change: SiteChange, settings: StackSettings,
                     confirm: Callable[[], bool] | None = None, refresh: bool = False) -> int:
         """Apply the change; returns the number of the update that made it."""
+        return self.apply(change, settings, confirm, refresh).number
+
+    def apply(self, change: SiteChange, settings: StackSettings,
+              confirm: Callable[[], bool] | None = None, refresh: bool = False) -> Applied:
+        """Apply the change, refused (ConfigError) when a pin or a freeze holds the domain."""
         cli = self.cli()
         with environment_lock(self.project_dir, self.stack_name, cli.env["PULUMI_BACKEND_URL"], self.out):
             cli.select(create=True)
@@ -61,9 +81,10 @@ class Deployer:
             # build's Image is there, and the digests builds pushed.
             state = cli.export() if refresh or settings.build_images else {}
             running = sync_checkout(cli, self.out, pushed_in_state(state) if settings.build_images else None)
+            maps = self._new_record(change, running.maps)
             plan = _Plan(self.stack_name, change, settings, refresh, frozenset(urns_of(state)))
             updates = self._updates(cli, plan, running)
-            write_checkout(cli, running.maps.with_site(change.domain, change.version, change.build))
+            write_checkout(cli, maps)
             try:
                 if confirm is not None:
                     for planned in updates:
@@ -76,7 +97,27 @@ class Deployer:
                 write_checkout(cli, running.maps)
                 self.out(f"restored the checkout's stack config of {self.stack_name} to what runs")
                 raise
-            return cli.update_count()
+            return Applied(cli.update_count(), running.maps)
+
+    def _new_record(self, change: SiteChange, maps: SiteMaps) -> SiteMaps:
+        """What runs with the change made; refused when a pin or a freeze holds the domain. A
+        forced deploy lifts the domain's own pin (a freeze stays)."""
+        held = maps.holds(change.domain)
+        if not change.record_only:
+            if held and change.forced is None:
+                key, pin = held
+                what = f"{change.domain} is {pin.describe()}" if key == change.domain else \
+                    f"{self.stack_name} is frozen by {pin.by} at {pin.at}: {pin.reason}"
+                raise_if_any([Problem(f"stack {self.stack_name}", f'tomcat-cd:pins["{key}"]',
+                                      f"{what}; to go past it: --force --reason TEXT"
+                                      + (f", or cdctl unpin {change.domain} --env {self.stack_name}"
+                                         if key == change.domain else f", or cdctl unfreeze --env {self.stack_name}"))])
+            maps = maps.with_site(change.domain, change.version, change.build)
+            if held and held[0] == change.domain:
+                maps = maps.with_pin(change.domain, None)
+        if change.pin_change is not None:
+            maps = maps.with_pin(*change.pin_change)
+        return maps
 
     @staticmethod
     def _with_image(cli: PulumiCli, plan: "_Plan", running: Running) -> bool:
@@ -116,6 +157,8 @@ class Deployer:
         - A domain in the record with nothing left in the state is removed from the record
           by an update of the environment that changes nothing."""
         change = plan.change
+        if change.record_only:
+            return [plan.of_environment(plan.environment)]
         missing = plan.environment if running.update is None else (
             plan.environment[-1:] if plan.pull_secret and not running.had_config("harborUsername", "harborPassword")
             else [])

@@ -142,6 +142,10 @@ class PulumiCli:
         """The checkout's stack config, secrets left encrypted: key -> {value, secret, ...}."""
         return self.json("read config", "config", "--show-secrets=false") or {}
 
+    def secret(self, key: str) -> str:
+        """A `tomcat-cd:` secret's value, decrypted by the engine (never printed)."""
+        return self.run("read secret", "config", "get", f"{conventions.PROJECT}:{key}").rstrip("\n")
+
     def set_config(self, values: dict[str, Any], removed: list[str]) -> None:
         """Write structured values in one call (`config set` would store 1.10 as a number)."""
         if values:

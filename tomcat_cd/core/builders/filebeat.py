@@ -33,6 +33,11 @@ CONTAINER_DATA_DIR = "/usr/share/filebeat/data"
 # A Tomcat (JULI) record starts with its timestamp, e.g. `25-Nov-2026 16:38:09.123 INFO [main] ...`;
 # stack trace lines, `Caused by:` and continuations do not.
 TOMCAT_RECORD_START = r"^\d{2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2}:\d{2}"
+# What the health gate counts as an error record (tomcat_cd.core.gate): a Tomcat record at
+# level SEVERE, an application log line with the word ERROR. Filebeat marks them `gy.error`.
+ERROR_NAME = "error"
+ERROR_FIELD = f"{FIELD_PREFIX}.{ERROR_NAME}"
+ERROR_RECORDS = {"tomcatlogs": TOMCAT_RECORD_START + r"\S* SEVERE ", "devlogs": r"\bERROR\b"}
 
 
 ACCESS_PREFIX = f"{FIELD_PREFIX}.access"
@@ -99,6 +104,10 @@ def filebeat_config(elastic_url: str, app_multiline: dict[str, str] | None = Non
             # An access-log line's status, duration, request and client become fields.
             {"dissect": {"tokenizer": access_log_tokenizer(), "field": "message", "target_prefix": ACCESS_PREFIX,
                          "ignore_failure": True, "when": {"equals": {f"{FIELD_PREFIX}.ltype": "accesslogs"}}}},
+            *[{"add_fields": {"target": FIELD_PREFIX, "fields": {ERROR_NAME: True},
+                              "when": {"and": [{"equals": {f"{FIELD_PREFIX}.ltype": kind}},
+                                               {"regexp": {"message": record}}]}}}
+              for kind, record in ERROR_RECORDS.items()],
         ],
         "output.elasticsearch": {
             "hosts": [elastic_url],
@@ -147,6 +156,7 @@ def index_template(domains: list[str], replicas: int) -> dict[str, Any]:
             },
             "mappings": {"properties": {FIELD_PREFIX: {"properties": {
                 **{name: keyword for name in PATH_FIELDS},
+                ERROR_NAME: {"type": "boolean"},
                 "access": {"properties": {
                     **{name: keyword for name in ("client", "user", "request", "bytes")},
                     **{name: {"type": "long"} for name in ACCESS_NUMBERS}}},

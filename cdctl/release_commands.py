@@ -1,0 +1,208 @@
+"""cdctl's release safety: the health gate after a deploy, the automatic rollback of a domain
+whose gate failed, and pins and freezes (pin, unpin, freeze, unfreeze)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from tomcat_cd.core import conventions
+from tomcat_cd.core.errors import Problem, raise_if_any
+from tomcat_cd.core.gate import Verdict
+from tomcat_cd.core.model import Site, load_sites
+from tomcat_cd.core.settings import Build, Pin, SiteMaps, StackSettings
+from tomcat_cd.core.stack_file import FREEZE_KEY, PIN_REASON
+from tomcat_cd.core.history import site_maps_of
+from tomcat_cd.driver.deploy import Applied, Deployer, SiteChange, checked_settings, who
+from tomcat_cd.driver.elastic import ElasticReader
+from tomcat_cd.driver.gate import GateTarget, GateWatch
+from tomcat_cd.driver.kube import KubeError, KubeReader
+from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
+
+# The gate failed and the domain was rolled back (or had nothing to go back to): Jenkins
+# maps it to a failed build (jenkins/Jenkinsfile).
+GATE_FAILED = 4
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def reason_text(reason: str | None, where: str = "--reason") -> str:
+    text = (reason or "").strip()
+    if not PIN_REASON.fullmatch(text):
+        raise_if_any([Problem("command line", where, "must say why, in one line of at most 500 characters")])
+    return text
+
+
+def site_of(project_dir: Path, settings: StackSettings, domain: str) -> Site:
+    return next(s for s in load_sites(project_dir / settings.domains_dir, project_dir) if s.domain == domain)
+
+
+def gate_applies(settings: StackSettings, site: Site) -> bool:
+    return settings.target == "cluster" and settings.health_gate and site.gate.enabled
+
+
+def watcher(cli: PulumiCli, settings: StackSettings, out: Callable[[str], None]) -> GateWatch:
+    kube = KubeReader.from_kubeconfig(settings.kubeconfig)
+    elastic = None
+    if settings.elasticsearch_url:
+        password = cli.secret("elasticsearchPassword") if settings.elasticsearch_password_set else None
+        elastic = ElasticReader(settings.elasticsearch_url, settings.elasticsearch_username, password)
+    return GateWatch(kube, elastic, out)
+
+
+def health_url(settings: StackSettings, site: Site, kube: KubeReader | None) -> str | None:
+    if not site.gate.runs("health"):
+        return None
+    host = settings.node_address
+    if host is None and kube is not None:
+        try:
+            host = kube.first_node_address()
+        except KubeError:
+            host = None
+    return f"http://{host}:{site.node_port(settings.environment)}{site.probe.path}" if host else None
+
+
+def run_gate(cli: PulumiCli, settings: StackSettings, site: Site, version: str, deploy_started: float,
+             out: Callable[[str], None] = print) -> Verdict:
+    watch = watcher(cli, settings, out)
+    target = GateTarget(site.domain, version, settings.environment, settings.namespace, site.gate,
+                        health_url(settings, site, watch.kube))
+    return watch.run(target, deploy_started)
+
+
+def gate_after_deploy(project_dir: Path, settings: StackSettings, change: SiteChange, applied: Applied,
+                      deploy_started: float, refresh: bool) -> int:
+    """The gate's verdict on the version just deployed; a failure rolls the domain back to what
+    ran before (its version, build and pushed image), pinned there, and exits GATE_FAILED."""
+    assert change.version is not None
+    site = site_of(project_dir, settings, change.domain)
+    if not gate_applies(settings, site):
+        return 0
+    cli = PulumiCli(project_dir, settings.stack)
+    verdict = run_gate(cli, settings, site, change.version, deploy_started)
+    print(verdict.line(change.domain, change.version))
+    if verdict.passed:
+        return 0
+    previous, build = applied.before.site(change.domain)
+    if previous is None or previous == change.version:
+        print(f"error: {change.domain} had no earlier version in {settings.stack} to roll back to: "
+              f"{change.version} stays; fix it and deploy again, or cdctl delete", file=sys.stderr)
+        return GATE_FAILED
+    rollback = gate_rollback(change, applied, build, previous, verdict)
+    print(f"rolling {change.domain} back to {previous} (update {applied.number} failed its gate)")
+    number = Deployer(project_dir, settings.stack).change_site(
+        rollback, checked_settings(project_dir, settings.stack, change.domain, previous), refresh=refresh)
+    print(f"done: {rollback.message} (update {number} of stack {settings.stack}); {change.domain} is pinned "
+          f"at {previous}: cdctl unpin {change.domain} --env {settings.stack} when the fix is ready", file=sys.stderr)
+    return GATE_FAILED
+
+
+def gate_rollback(change: SiteChange, applied: Applied, build: Build | None, previous: str, verdict: Verdict) -> SiteChange:
+    by = who()
+    why = f"gate failed for {change.version} in update {applied.number}: {verdict.reason()}"[:500]
+    kept = Build(build.build_id, build.git_id, by) if build else None
+    message = (f"rollback {change.domain} to {previous} build {kept.build_id if kept and kept.build_id else '-'} "
+               f"git {kept.git_id if kept else '-'} ({why}) by {by}")
+    pin = Pin(by, now_utc(), why, previous, change.version, applied.number)
+    return SiteChange(change.domain, previous, kept, message, pin_change=(change.domain, pin), forced="gate rollback")
+
+
+def _record_change(args: argparse.Namespace, project_dir: Path, key: str, pin: Pin | None, message: str) -> int:
+    settings = checked_settings(project_dir, args.env, key, None)
+    change = SiteChange(key, None, None, message, pin_change=(key, pin), record_only=True)
+    try:
+        number = Deployer(project_dir, args.env).change_site(change, settings)
+    except EngineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"done: {message} (update {number} of stack {args.env})")
+    return 0
+
+
+def _running(args: argparse.Namespace, project_dir: Path) -> SiteMaps:
+    cli = PulumiCli(project_dir, args.env)
+    newest = cli.newest_succeeded() if cli.exists() else None
+    return site_maps_of(newest) if newest else SiteMaps()
+
+
+def cmd_pin(args: argparse.Namespace, project_dir: Path) -> int:
+    reason = reason_text(args.reason)
+    running = _running(args, project_dir)
+    version = running.versions.get(args.domain)
+    if version is None:
+        raise_if_any([Problem(f"stack {args.env}", args.domain, "is not deployed there: nothing to pin")])
+    by = who()
+    return _record_change(args, project_dir, args.domain, Pin(by, now_utc(), reason, version),
+                          f"pin {args.domain} at {version} by {by}: {reason}")
+
+
+def cmd_unpin(args: argparse.Namespace, project_dir: Path) -> int:
+    if args.domain not in _running(args, project_dir).pins:
+        raise_if_any([Problem(f"stack {args.env}", args.domain, "is not pinned there")])
+    return _record_change(args, project_dir, args.domain, None, f"unpin {args.domain} by {who()}")
+
+
+def cmd_freeze(args: argparse.Namespace, project_dir: Path) -> int:
+    reason = reason_text(args.reason)
+    by = who()
+    return _record_change(args, project_dir, FREEZE_KEY, Pin(by, now_utc(), reason),
+                          f"freeze {args.env} by {by}: {reason}")
+
+
+def cmd_unfreeze(args: argparse.Namespace, project_dir: Path) -> int:
+    if FREEZE_KEY not in _running(args, project_dir).pins:
+        raise_if_any([Problem(f"stack {args.env}", "", "is not frozen")])
+    return _record_change(args, project_dir, FREEZE_KEY, None, f"unfreeze {args.env} by {who()}")
+
+
+def add_force(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="go past the domain's pin or the environment's freeze (needs --reason)")
+    parser.add_argument("--reason", help="why: recorded in the update's message")
+
+
+def forced_reason(args: argparse.Namespace) -> str | None:
+    """--force's reason, None without --force; --reason alone is refused."""
+    if not args.force:
+        if args.reason is not None:
+            raise_if_any([Problem("command line", "--reason", "goes with --force")])
+        return None
+    return reason_text(args.reason)
+
+
+def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    def env_option(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--env", required=True, choices=conventions.ENVIRONMENTS,
+                            help="the environment, i.e. the stack (Jenkins' BRANCH)")
+
+    pin = commands.add_parser(
+        "pin", help="hold a domain at the version it runs: its deploys are refused until unpin",
+        description="Hold a domain at its running version. The pin lives in the stack's record (every Jenkins "
+                    "agent sees it) and shows in cdctl history; a deploy of the domain is refused (exit 2) "
+                    "unless --force --reason. A failed health gate pins the domain itself.")
+    pin.add_argument("domain", metavar="DOMAIN")
+    env_option(pin)
+    pin.add_argument("--reason", required=True, help="why, in one line (shown to whoever deploys next)")
+    pin.set_defaults(func=cmd_pin)
+
+    unpin = commands.add_parser("unpin", help="lift a domain's pin")
+    unpin.add_argument("domain", metavar="DOMAIN")
+    env_option(unpin)
+    unpin.set_defaults(func=cmd_unpin)
+
+    freeze = commands.add_parser(
+        "freeze", help="refuse every deploy of an environment until unfreeze (e.g. master during a sale)",
+        description="Freeze an environment: every deploy, rollback and delete is refused (exit 2) unless "
+                    "--force --reason. Lives in the stack's record, like a pin.")
+    env_option(freeze)
+    freeze.add_argument("--reason", required=True, help="why, in one line")
+    freeze.set_defaults(func=cmd_freeze)
+
+    unfreeze = commands.add_parser("unfreeze", help="lift an environment's freeze")
+    env_option(unfreeze)
+    unfreeze.set_defaults(func=cmd_unfreeze)
