@@ -42,8 +42,8 @@ def site_of(project_dir: Path, settings: StackSettings, domain: str) -> Site:
     return next(s for s in load_sites(project_dir / settings.domains_dir, project_dir) if s.domain == domain)
 
 
-def gate_applies(settings: StackSettings, site: Site) -> bool:
-    return settings.target == "cluster" and settings.health_gate and site.gate.enabled
+def stack_gates(settings: StackSettings) -> bool:
+    return settings.target == "cluster" and settings.health_gate
 
 
 def watcher(cli: PulumiCli, settings: StackSettings, out: Callable[[str], None]) -> GateWatch:
@@ -80,8 +80,10 @@ def gate_after_deploy(project_dir: Path, settings: StackSettings, change: SiteCh
     """The gate's verdict on the version just deployed; a failure rolls the domain back to what
     ran before (its version, build and pushed image), pinned there, and exits GATE_FAILED."""
     assert change.version is not None
+    if not stack_gates(settings):
+        return 0
     site = site_of(project_dir, settings, change.domain)
-    if not gate_applies(settings, site):
+    if not site.gate.enabled:
         return 0
     cli = PulumiCli(project_dir, settings.stack)
     verdict = run_gate(cli, settings, site, change.version, deploy_started)

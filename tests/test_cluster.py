@@ -155,6 +155,7 @@ def nodes(cluster: Path) -> list[str]:
     return kubectl(cluster, "get", "nodes", "-o", "name").stdout.split()
 
 
+@pytest.mark.gate
 def test_the_gate_fails_a_version_that_loses_availability_and_rolls_it_back_pinned(cluster, deployed):
     site = deployed.root / "domains" / "test.gyyx.cn.yaml"
     site.write_text(site.read_text() + "gate:\n  windowSeconds: 15\n  checks: [availability]\n")

@@ -463,6 +463,7 @@ def gated_deploy(pipe, site, cluster, node_root, running: RunningPod, version: s
     return done, traffic
 
 
+@pytest.mark.gate
 def test_a_good_version_passes_the_gate_and_a_broken_one_is_rolled_back_and_pinned(pipe, gated, cluster, pod_v1,
                                                                                     node_root):
     done, traffic = gated_deploy(pipe, gated, cluster, node_root, pod_v1, GOOD)
