@@ -216,3 +216,15 @@ def test_pulumi_up_of_the_platform_stack_writes_what_render_writes(engine_projec
                                            unlike=(("Secret", "elastic-credentials"),))
     for text in [(engine_project.root / "Pulumi.platform.yaml").read_text(), output]:
         assert "es-e2e-pw-1234" not in text
+
+
+def test_the_state_read_from_a_file_backend_is_what_pulumi_stack_export_prints(engine_project):
+    """cdctl reads a file backend's checkpoint itself (fast with many sites): the same state."""
+    from tomcat_cd.driver.pulumi_cli import PulumiCli, urns_of
+    up(engine_project)
+    cli = PulumiCli(engine_project.root, "develop")
+    printed = json.loads(ok(engine_project.pulumi("stack", "export", "-s", "develop")))
+    assert cli._checkpoint_file() is not None
+    direct = cli.export()
+    assert urns_of(direct) == urns_of(printed) and len(urns_of(direct)) >= 10
+    assert direct["deployment"]["resources"] == printed["deployment"]["resources"]

@@ -114,13 +114,8 @@ class PulumiCli:
             page += 1
 
     def update_count(self) -> int:
-        """How many updates the stack has had: the newest update's number where the backend
-        numbers them, else (a file backend numbers every update 0) its history files."""
-        newest = self._history_page(1, 1)
-        if not newest:
-            return 0
-        if newest[0].get("version"):
-            return int(newest[0]["version"])
+        """How many updates the stack has had: a file backend's history files (it numbers every
+        update 0; counting them needs no CLI call), else the newest update's number."""
         folder = backend_folder(self.env["PULUMI_BACKEND_URL"])
         if folder is not None:
             # The suffixes Pulumi reads as history (beside each lie a checkpoint and .attrs files).
@@ -128,12 +123,31 @@ class PulumiCli:
                      if path.name.endswith(HISTORY_SUFFIXES)]
             if files:
                 return len(files)
+        newest = self._history_page(1, 1)
+        if not newest:
+            return 0
+        if newest[0].get("version"):
+            return int(newest[0]["version"])
         return len(self.history())
 
     def export(self) -> dict[str, Any]:
-        """The stack's state as `pulumi stack export` prints it (secrets stay encrypted)."""
+        """The stack's state as `pulumi stack export` prints it (secrets stay encrypted). A
+        file backend's checkpoint is read directly: the CLI takes 0.9 s to print 200 sites'."""
+        checkpoint = self._checkpoint_file()
+        if checkpoint is not None:
+            latest = json.loads(checkpoint.read_text()).get("checkpoint", {}).get("latest") or {}
+            return {"version": 3, "deployment": latest}
         state: dict[str, Any] = json.loads(self.run("read state", "stack", "export") or "{}")
         return state
+
+    def _checkpoint_file(self) -> Path | None:
+        """`<backend>/.pulumi/stacks/<project>/<stack>.json` of a file backend (gzipped ones
+        and other backends go through the CLI)."""
+        folder = backend_folder(self.env["PULUMI_BACKEND_URL"])
+        if folder is None:
+            return None
+        path = folder / ".pulumi" / "stacks" / conventions.PROJECT / f"{self.stack}.json"
+        return path if path.is_file() and not path.with_name(f"{path.name}.gz").exists() else None
 
     def resource_urns(self) -> set[str]:
         return urns_of(self.export())
