@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from bench.fixtures import REPO
@@ -31,7 +29,7 @@ from bench.fixtures import REPO
 sys.path[:0] = [str(REPO / "tests")]
 
 from pipeline.harness import start_pipeline, stop_pipeline  # noqa: E402
-from pipeline.logs import Elastic, without_lifecycle  # noqa: E402
+from pipeline.logs import Elastic, bulk_index, records, without_lifecycle  # noqa: E402
 from tomcat_cd.core.builders import filebeat  # noqa: E402
 from tomcat_cd.core.gate import Availability, GateRule  # noqa: E402
 from tomcat_cd.driver.elastic import ElasticReader  # noqa: E402
@@ -47,45 +45,19 @@ class StubKube:
         return Availability(1, 1, 1, 0), [NEW_POD]
 
 
-def documents(domain: str, count: int, now: datetime.datetime, new_pod: bool) -> list[dict]:
-    docs = []
-    for n in range(count):
-        pod = NEW_POD if new_pod and n % 3 == 0 else f"{domain}-old-{n % 2}"
-        kind = "accesslogs" if n % 2 else "tomcatlogs"
-        doc = {"@timestamp": (now - datetime.timedelta(seconds=600 * n / count)).isoformat(),
-               "message": f"record {n}", "gy": {"wtype": ENV, "ltype": kind, "domain": domain, "pod": pod}}
-        if kind == "accesslogs":
-            doc["gy"]["access"] = {"status": 500 if n % 50 == 1 else 200, "request": "GET / HTTP/1.1"}
-        elif n % 40 == 0:
-            doc["gy"]["error"] = True
-        docs.append(doc)
-    return docs
-
-
 def load(admin: Elastic, domains: list[str], per_domain: int) -> int:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    today = f"{now:%Y.%m.%d}"
-    lines: list[str] = []
+    """Each domain's records of the last ten minutes from two old pods (the judged one: a new
+    pod too), one error in 20 and one 5xx in 25 responses."""
+    today = f"{datetime.datetime.now(datetime.timezone.utc):%Y.%m.%d}"
     total = 0
     for position, domain in enumerate(domains):
-        for doc in documents(domain, per_domain, now, new_pod=position == 0):
-            lines += [json.dumps({"create": {"_index": f"{domain}-{today}"}}), json.dumps(doc)]
-            total += 1
-        if len(lines) > 20000 or position == len(domains) - 1:
-            answer = bulk(admin, lines)
-            assert not answer.get("errors"), str(answer)[:500]
-            lines = []
-    admin.request("POST", "/_refresh")
+        pods = [f"{domain}-old-0", f"{domain}-old-1"] + ([NEW_POD] if position == 0 else [])
+        share = per_domain // len(pods)
+        docs = [doc for pod in pods for doc in records(domain, ENV, pod, share, errors=share // 20,
+                                                       server_errors=share // 50, seconds=600)]
+        bulk_index(admin, f"{domain}-{today}", docs)
+        total += len(docs)
     return total
-
-
-def bulk(admin: Elastic, lines: list[str]) -> dict:
-    """`_bulk` takes NDJSON, which the tests' small client does not send."""
-    request = urllib.request.Request(f"{admin.url}/_bulk", data=("\n".join(lines) + "\n").encode(), method="POST")
-    request.add_header("Authorization", f"Basic {admin.auth}")
-    request.add_header("Content-Type", "application/x-ndjson")
-    with urllib.request.urlopen(request, timeout=300) as answer:
-        return json.load(answer)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -30,10 +31,13 @@ from conftest import REPO
 from pipeline import pod
 from pipeline.harness import DOMAIN, ENV, TOOLS, Pipeline, require_pipeline, set_harbor_password, set_secret, \
     site_project, start_pipeline, stop_pipeline, wait_for
-from pipeline.logs import Elastic, VersionFront, add_file_realm_user, rerooted, without_lifecycle
+from pipeline.logs import Elastic, VersionFront, add_file_realm_user, bulk_index, records, rerooted, without_lifecycle
 from pipeline.war import build_war
 from tomcat_cd.core import conventions
 from tomcat_cd.core.builders import filebeat as filebeat_builder
+from tomcat_cd.core.gate import Availability, GateRule
+from tomcat_cd.driver.elastic import ElasticReader
+from tomcat_cd.driver.gate import GateTarget, GateWatch
 
 pytestmark = pytest.mark.pipeline
 V1, V2 = "v1.0.0", "v2.0.0"
@@ -492,3 +496,37 @@ def test_a_good_version_passes_the_gate_and_a_broken_one_is_rolled_back_and_pinn
     refused = gated.cdctl("deploy", DOMAIN, "--env", ENV, "--version", BROKEN, "--yes")
     assert refused.returncode == 2 and f"{DOMAIN} is pinned at {GOOD} by " in refused.stderr, refused.stderr
     assert f"gate failed for {BROKEN}" in refused.stderr
+
+
+class OnePod:
+    """The API server's part, for a gate judged on records the test indexed itself."""
+
+    def __init__(self, pod: str):
+        self.pod = pod
+
+    def availability(self, namespace: str, domain: str):
+        return Availability(1, 1, 1, 0), [self.pod]
+
+
+@pytest.mark.gate
+@pytest.mark.parametrize("new_errors, passed", [(20, True), (40, False)])
+def test_real_elasticsearch_counts_an_equal_rate_as_a_pass_and_a_worse_one_as_a_failure(pipe, elastic, new_errors,
+                                                                                       passed):
+    """The previous version logged 20 errors a minute; the new one as many (passes: the rule
+    compares with the past) or twice as many (fails). Indexed by the test in the domain's daily
+    index, the way Filebeat writes, under an environment name of each case's own (`gy.wtype`;
+    pipe.gyyx.cn's real logs are develop's)."""
+    admin = elastic[0]
+    deployed, environment = time.time() - 60, f"rates-{new_errors}"
+    old_pod, new_pod = f"old-{new_errors}", f"new-{new_errors}"
+    bulk_index(admin, today_index(), records(DOMAIN, environment, old_pod, 100, errors=20, until=deployed) +
+               records(DOMAIN, environment, new_pod, 100, errors=new_errors))
+    reader = ElasticReader(pipe.endpoints["elasticsearch"]["url"], "elastic", pipe.secret("elasticsearch"))
+    lines: list[str] = []
+    target = GateTarget(DOMAIN, "v2", environment, environment, GateRule(window_seconds=0, lag_seconds=0))
+    verdict = GateWatch(OnePod(new_pod), reader, lines.append).run(target, deploy_started=deployed)
+    errors = next(r for r in verdict.results if r.check == "errors")
+    assert errors.passed is passed, errors.figures
+    rate, before = map(float, re.findall(r"([0-9.]+)/pod/min; limit 5, before ([0-9.]+)", errors.figures)[0])
+    assert f"{new_errors} error record(s)" in errors.figures and 19 < before < 21
+    assert rate == pytest.approx(before * new_errors / 20, abs=0.2)

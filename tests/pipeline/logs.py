@@ -18,6 +18,7 @@ native one: the same role document, enforced by Elasticsearch the same way.
 from __future__ import annotations
 
 import copy
+import datetime
 import os
 import shutil
 import subprocess
@@ -167,3 +168,40 @@ class _FrontHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _answer
+
+
+def records(domain: str, environment: str, pod: str, count: int, errors: int = 0, server_errors: int = 0,
+            seconds: float = 60, until: float | None = None) -> list[dict[str, Any]]:
+    """`count` records of one pod as Filebeat would index them, spread over the `seconds`
+    before `until` (default now): every second one an access-log line, `server_errors` of those
+    a 500, and `errors` of the others marked `gy.error` (a SEVERE record)."""
+    end = datetime.datetime.fromtimestamp(until, datetime.timezone.utc) if until else \
+        datetime.datetime.now(datetime.timezone.utc)
+    docs = []
+    failed, erred = 0, 0
+    for n in range(count):
+        access = n % 2 == 1
+        doc: dict[str, Any] = {"@timestamp": (end - datetime.timedelta(seconds=seconds * (n + 1) / (count + 1))).isoformat(),
+                               "message": f"record {n}",
+                               "gy": {"wtype": environment, "ltype": "accesslogs" if access else "tomcatlogs",
+                                      "domain": domain, "pod": pod}}
+        if access:
+            doc["gy"]["access"] = {"status": 500 if failed < server_errors else 200, "request": "GET / HTTP/1.1"}
+            failed += 1
+        elif erred < errors:
+            doc["gy"]["error"] = True
+            erred += 1
+        docs.append(doc)
+    return docs
+
+
+def bulk_index(elastic: Elastic, index: str, docs: list[dict[str, Any]]) -> None:
+    """`_bulk` (NDJSON, which `Elastic.request` does not send), then a refresh."""
+    lines = [line for doc in docs for line in (json.dumps({"create": {"_index": index}}), json.dumps(doc))]
+    request = urllib.request.Request(f"{elastic.url}/_bulk?refresh=true", data=("\n".join(lines) + "\n").encode(),
+                                     method="POST")
+    request.add_header("Authorization", f"Basic {elastic.auth}")
+    request.add_header("Content-Type", "application/x-ndjson")
+    with urllib.request.urlopen(request, timeout=300) as answer:
+        result = json.load(answer)
+    assert not result.get("errors"), str(result)[:500]
