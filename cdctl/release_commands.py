@@ -47,7 +47,12 @@ def stack_gates(settings: StackSettings) -> bool:
 
 
 def watcher(cli: PulumiCli, settings: StackSettings, out: Callable[[str], None]) -> GateWatch:
-    kube = KubeReader.from_kubeconfig(settings.kubeconfig)
+    """The gate's readers; one that cannot be made is None, and its checks fail saying why."""
+    try:
+        kube: KubeReader | None = KubeReader.from_kubeconfig(settings.kubeconfig)
+    except KubeError as err:
+        out(f"gate: cannot reach the API server: {err}")
+        kube = None
     elastic = None
     if settings.elasticsearch_url:
         password = cli.secret("elasticsearchPassword") if settings.elasticsearch_password_set else None
@@ -97,8 +102,13 @@ def gate_after_deploy(project_dir: Path, settings: StackSettings, change: SiteCh
         return GATE_FAILED
     rollback = gate_rollback(change, applied, build, previous, verdict)
     print(f"rolling {change.domain} back to {previous} (update {applied.number} failed its gate)")
-    number = Deployer(project_dir, settings.stack).change_site(
-        rollback, checked_settings(project_dir, settings.stack, change.domain, previous), refresh=refresh)
+    try:
+        number = Deployer(project_dir, settings.stack).change_site(
+            rollback, checked_settings(project_dir, settings.stack, change.domain, previous), refresh=refresh)
+    except EngineError as err:
+        print(f"error: the rollback failed: {err}; {change.domain} runs {change.version}, whose gate failed: "
+              f"cdctl rollback {change.domain} --env {settings.stack} --yes", file=sys.stderr)
+        return GATE_FAILED
     print(f"done: {rollback.message} (update {number} of stack {settings.stack}); {change.domain} is pinned "
           f"at {previous}: cdctl unpin {change.domain} --env {settings.stack} when the fix is ready", file=sys.stderr)
     return GATE_FAILED

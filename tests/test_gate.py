@@ -280,3 +280,15 @@ def test_history_marks_the_version_whose_gate_failed_the_rollback_and_the_pin():
 def test_a_build_is_kept_with_a_pin(tmp_path):
     maps = SiteMaps({"a.gyyx.cn": "v1"}, {"a.gyyx.cn": Build("7", "abc1234", "bob")}).with_pin("a.gyyx.cn", PIN)
     assert maps.with_site("a.gyyx.cn", "v1", Build("7", "abc1234", "bob")).pins == maps.pins
+
+
+def test_a_kubeconfig_that_does_not_read_is_one_line_naming_it(tmp_path):
+    from tomcat_cd.driver.kube import KubeError, KubeReader
+    with pytest.raises(KubeError, match=f"cannot read kubeconfig {tmp_path}/none"):
+        KubeReader.from_kubeconfig(str(tmp_path / "none"))
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("apiVersion: v1\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:6443', "
+                      "certificate-authority-data: bm90IGEgY2VydA==}}]\ncontexts: [{name: x, context: {cluster: c, "
+                      "user: u}}]\ncurrent-context: x\nusers: [{name: u, user: {}}]\n")
+    with pytest.raises(KubeError, match="cannot use its certificates"):
+        KubeReader.from_kubeconfig(str(broken))

@@ -50,6 +50,21 @@ def _data_or_file(entry: dict[str, Any], key: str, folder: Path) -> str | None:
     return entry.get(key)
 
 
+def _tls_context(server: str, cluster: dict[str, Any], user: dict[str, Any]) -> ssl.SSLContext | None:
+    if not server.startswith("https://"):
+        return None
+    with tempfile.TemporaryDirectory(prefix="tomcat-cd-kube-") as folder:
+        ca = _data_or_file(cluster, "certificate-authority", Path(folder))
+        context = ssl.create_default_context(cafile=ca)
+        if cluster.get("insecure-skip-tls-verify"):
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        cert = _data_or_file(user, "client-certificate", Path(folder))
+        key = _data_or_file(user, "client-key", Path(folder))
+        if cert and key:
+            context.load_cert_chain(cert, key)
+    return context
+
+
 @dataclass
 class KubeReader:
     server: str
@@ -67,17 +82,10 @@ class KubeReader:
         except (OSError, yaml.YAMLError, AttributeError) as err:
             raise KubeError(f"cannot read kubeconfig {chosen}: {err}") from None
         server = str(cluster.get("server", "")).rstrip("/")
-        context = None
-        if server.startswith("https://"):
-            with tempfile.TemporaryDirectory(prefix="tomcat-cd-kube-") as folder:
-                ca = _data_or_file(cluster, "certificate-authority", Path(folder))
-                context = ssl.create_default_context(cafile=ca)
-                if cluster.get("insecure-skip-tls-verify"):
-                    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-                cert = _data_or_file(user, "client-certificate", Path(folder))
-                key = _data_or_file(user, "client-key", Path(folder))
-                if cert and key:
-                    context.load_cert_chain(cert, key)
+        try:
+            context = _tls_context(server, cluster, user)
+        except (OSError, ValueError) as err:
+            raise KubeError(f"kubeconfig {chosen}: cannot use its certificates: {err}") from None
         return cls(server, context, user.get("token"))
 
     def get(self, path: str, **query: str) -> dict[str, Any]:
