@@ -292,3 +292,29 @@ def test_a_kubeconfig_that_does_not_read_is_one_line_naming_it(tmp_path):
                       "user: u}}]\ncurrent-context: x\nusers: [{name: u, user: {}}]\n")
     with pytest.raises(KubeError, match="cannot use its certificates"):
         KubeReader.from_kubeconfig(str(broken))
+
+
+def test_the_health_probe_asks_over_http_and_takes_2xx_and_3xx_only():
+    """A real HTTP server on loopback, standing for the NodePort."""
+    import http.server
+    import threading
+    from tomcat_cd.driver.gate import answers
+
+    class Site(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            self.send_response({"/health": 200, "/moved": 302}.get(self.path, 503))
+            self.send_header("Location", "/health")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        assert answers(f"{base}/health") and answers(f"{base}/moved")
+        assert not answers(f"{base}/broken") and not answers(f"http://127.0.0.1:{closed_port()}/health")
+    finally:
+        server.shutdown()
+        server.server_close()

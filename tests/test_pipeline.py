@@ -276,6 +276,13 @@ def test_real_filebeat_ships_each_log_kind_to_the_domains_daily_index(pod_v1, el
     assert len(traces) == 1, "the record and its stack trace must be one event"
     record = traces[0]["message"]
     assert record.split(" ")[2] == "SEVERE" and len(re.findall(r"\n\s+at ", record)) >= 3
+    # What the health gate counts: Filebeat marks a SEVERE record and an ERROR line `gy.error`, nothing else.
+    assert traces[0]["gy"].get("error") is True
+    assert any(" INFO " in d["message"] for d in found["tomcatlogs"])
+    assert all("error" not in d["gy"] for d in found["tomcatlogs"] if d["message"].split(" ")[2:3] != ["SEVERE"])
+    devlog_errors = [d for d in found["devlogs"] if "ERROR devlog from" in d["message"]]
+    assert devlog_errors and all(d["gy"].get("error") is True for d in devlog_errors)
+    assert all("error" not in d["gy"] for d in found["devlogs"] if "ERROR" not in d["message"])
     assert any(" /fail.jsp " in d["message"] and " 500 " in d["message"] for d in found["accesslogs"])
     # The access log's status is a number field, so a query counts 5xx responses.
     errors = admin.search(today_index(), {"range": {"gy.access.status": {"gte": 500}}})
