@@ -3,8 +3,8 @@
   .venv/bin/python -m bench.cli [--runs 5]
 
 Times `cdctl --help`, `cdctl check` of 200 generated domain files, `cdctl render` of a project
-with one domain, and `cdctl history` of a domain of a stack the real engine deployed (a first
-`pulumi up`, then two deploys). Prints the median of `--runs` runs of each. Target (issue #14):
+with one domain, `cdctl history` of a domain of a stack the real engine deployed (a first
+`pulumi up`, then two deploys) and `cdctl status` of both its environments. Prints the median of `--runs` runs of each. Target (issue #14):
 every one under 0.5 s.
 """
 
@@ -73,6 +73,8 @@ def main() -> None:
                                             "--out", str(work / "out")], single),
             ("cdctl history of a domain (3 updates)",
              [CDCTL, "--project-dir", str(engine.root), "history", "test.gyyx.cn", "--env", "develop"], engine.root),
+            ("cdctl status of both environments",
+             [CDCTL, "--project-dir", str(engine.root), "status"], engine.root),
         ]
         print(f"\n{'command':<50} | {'median s':>8} | target < {TARGET_SECONDS} s")
         print("-" * 76)

@@ -32,7 +32,7 @@ from pipeline.harness import start_pipeline, stop_pipeline  # noqa: E402
 from pipeline.logs import Elastic, bulk_index, records, without_lifecycle  # noqa: E402
 from tomcat_cd.core.builders import filebeat  # noqa: E402
 from tomcat_cd.core.gate import Availability, GateRule  # noqa: E402
-from tomcat_cd.driver.elastic import ElasticReader  # noqa: E402
+from tomcat_cd.driver.elastic import ElasticClient  # noqa: E402
 from tomcat_cd.driver.gate import GateTarget, GateWatch  # noqa: E402
 
 TARGET_SECONDS = 1.0
@@ -79,7 +79,7 @@ def main() -> None:
             total = load(admin, domains, args.docs)
             print(f"indexed {total} records of {len(domains)} domains in {time.perf_counter() - started:.1f} s",
                   file=sys.stderr)
-            reader = ElasticReader(url, "elastic", password)
+            reader = ElasticClient(url, "elastic", password)
             target = GateTarget(domains[0], "v2", ENV, ENV, GateRule(window_seconds=0, lag_seconds=0))
             samples, verdict = [], None
             for _ in range(args.repeat):

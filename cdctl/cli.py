@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from cdctl import engine_commands
+from cdctl import engine_commands, promote_command, trace_commands
 from tomcat_cd.core import conventions, domain_file
 from tomcat_cd.driver.engine import EngineMissing
 from tomcat_cd.core.errors import EXIT_BAD_INPUT, ConfigError, Problem, raise_if_any
@@ -41,6 +41,9 @@ examples:
   cdctl deploy test.gyyx.cn --version v1.3.0 --env develop --build-id 92 --yes
   cdctl history test.gyyx.cn --env develop
   cdctl rollback test.gyyx.cn --env develop --yes
+  cdctl status                                  what runs where (--json, --html DIR for a page)
+  cdctl diff test.gyyx.cn --env develop         what the last deploy changed (or: ... 12 15)
+  cdctl promote test.gyyx.cn --version v1.3.0   develop's tested image to master, by digest
   cdctl pin test.gyyx.cn --env master --reason "order page broken in v1.4"
   cdctl freeze --env master --reason "11.11 sale: no deploys until the 12th"
   cdctl delete test.gyyx.cn --env develop --yes
@@ -168,11 +171,25 @@ def build_parser() -> argparse.ArgumentParser:
                     "file makes an editor check it while it is typed.")
     schema.set_defaults(func=cmd_schema)
     engine_commands.add_commands(commands)
+    trace_commands.add_commands(commands)
+    promote_command.add_commands(commands)
     return parser
 
 
+def late_positionals(parser: argparse.ArgumentParser, args: argparse.Namespace, rest: list[str]) -> None:
+    """Optional positionals given after an option (`cdctl diff D --env E 12 15`), which argparse
+    leaves over: they fill the command's `late_positionals` in order; anything else is an error."""
+    names = [name for name in getattr(args, "late_positionals", ()) if getattr(args, name) is None]
+    if any(item.startswith("-") for item in rest) or len(rest) > len(names):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    for name, value in zip(names, rest):
+        setattr(args, name, value)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    late_positionals(parser, args, rest)
     project_dir = Path(args.project_dir).resolve() if args.project_dir else find_project_dir(Path.cwd().resolve())
     if project_dir is None:
         print("error: not inside a tomcat-cd checkout (no Pulumi.yaml with domains/ here or above): "

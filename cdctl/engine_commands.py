@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from cdctl import release_commands
-from cdctl.release_commands import add_force, forced_reason, gate_after_deploy
+from cdctl.release_commands import add_force, forced_reason, gate_after_deploy, warn
 from tomcat_cd.core import conventions
 from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, printable, raise_if_any
@@ -23,9 +23,10 @@ from tomcat_cd.core.platform_settings import is_platform
 from tomcat_cd.core.settings import Build, StackSettings, load_stack_file, read_stack_values
 from tomcat_cd.core.stack_file import BUILD_ID, VERSION
 from tomcat_cd.core.urns import SITE_CHILD_TYPES
-from tomcat_cd.driver.deploy import Cancelled, Deployer, SiteChange, checked_settings, who
+from tomcat_cd.driver.deploy import Cancelled, Deployer, SiteChange, checked_deploy, checked_settings, who
 from tomcat_cd.driver.drift import site_drift
 from tomcat_cd.driver.engine import engine_env, pulumi_command
+from tomcat_cd.driver.events import announce
 from tomcat_cd.driver.locking import environment_lock, pulumi_locks, release_stale_locks, stop_orphaned_plugins
 from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
 from tomcat_cd.driver.record import sync_checkout
@@ -36,7 +37,7 @@ ENGINE_FAILED = 1
 EXIT_SIGNALLED = 128
 
 
-def _confirm(args: argparse.Namespace) -> Callable[[], bool] | None:
+def confirm_or_yes(args: argparse.Namespace) -> Callable[[], bool] | None:
     """None when no question is needed; else a function asking at the terminal."""
     if args.yes:
         return None
@@ -45,13 +46,13 @@ def _confirm(args: argparse.Namespace) -> Callable[[], bool] | None:
     return lambda: input("Apply this change? [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _run_change(args: argparse.Namespace, project_dir: Path, settings: StackSettings, change: SiteChange,
+def run_change(args: argparse.Namespace, project_dir: Path, settings: StackSettings, change: SiteChange,
                 gate: bool = False) -> int:
     """Make the change; with `gate`, the health gate judges the deployed version after it."""
     refresh = settings.target == "cluster"
     started = time.time()
     try:
-        applied = Deployer(project_dir, args.env).apply(change, settings, _confirm(args), refresh=refresh)
+        applied = Deployer(project_dir, args.env).apply(change, settings, confirm_or_yes(args), refresh=refresh)
     except Cancelled:
         print("cancelled: nothing was changed")
         return 0
@@ -63,8 +64,10 @@ def _run_change(args: argparse.Namespace, project_dir: Path, settings: StackSett
         print(f"error: {err}{_image_step_hint(err, settings)}", file=sys.stderr)
         print(f"the previous state of {args.env} is unchanged: the site keeps serving the version it had",
               file=sys.stderr)
+        announce(PulumiCli(project_dir, args.env), settings, change, "failed", None, warn)
         return ENGINE_FAILED
     print(f"done: {change.message} (update {applied.number} of stack {args.env})")
+    announce(PulumiCli(project_dir, args.env), settings, change, "succeeded", applied.number, warn)
     return gate_after_deploy(project_dir, settings, change, applied, started, refresh) if gate else 0
 
 
@@ -101,15 +104,15 @@ def _build_id(args: argparse.Namespace) -> str:
 def cmd_deploy(args: argparse.Namespace, project_dir: Path) -> int:
     _check_domain_version(args.domain, args.version)
     build_id = _build_id(args)
-    settings = checked_settings(project_dir, args.env, args.domain, args.version)
+    settings, war_sha256 = checked_deploy(project_dir, args.env, args.domain, args.version)
     forced = forced_reason(args)
-    build = Build(build_id, cd_git_id(project_dir), who())
+    build = Build(build_id, cd_git_id(project_dir), who(), war_sha256)
     message = f"deploy {args.domain} {args.version} build {build.build_id or '-'} git {build.git_id} by {build.by}"
-    return _run_change(args, project_dir, settings, SiteChange(args.domain, args.version, build, message + _forced(forced),
+    return run_change(args, project_dir, settings, SiteChange(args.domain, args.version, build, message + forced_note(forced),
                                                                forced=forced), gate=True)
 
 
-def _forced(reason: str | None) -> str:
+def forced_note(reason: str | None) -> str:
     return f" (forced: {reason})" if reason else ""
 
 
@@ -117,9 +120,9 @@ def cmd_delete(args: argparse.Namespace, project_dir: Path) -> int:
     _check_domain_version(args.domain, None)
     settings = checked_settings(project_dir, args.env, args.domain, None)
     forced = forced_reason(args)
-    return _run_change(args, project_dir, settings, SiteChange(args.domain, None, None,
-                                                               f"delete {args.domain} by {who()}{_forced(forced)}",
-                                                               forced=forced))
+    return run_change(args, project_dir, settings, SiteChange(args.domain, None, None,
+                                                               f"delete {args.domain} by {who()}{forced_note(forced)}",
+                                                               forced=forced, action="delete"))
 
 
 NEVER_DEPLOYED = "has no update history yet (never deployed)"
@@ -174,13 +177,13 @@ def cmd_rollback(args: argparse.Namespace, project_dir: Path) -> int:
     records = _records(args, project_dir)
     target = rollback_target(records, args.domain, args.to, args.steps)
     assert target.version is not None
-    settings = checked_settings(project_dir, args.env, args.domain, target.version)
-    build = Build(target.build_id, target.git_id or cd_git_id(project_dir), who())
+    settings, war_sha256 = checked_deploy(project_dir, args.env, args.domain, target.version)
+    build = Build(target.build_id, target.git_id or cd_git_id(project_dir), who(), target.war_sha256 or war_sha256)
     forced = forced_reason(args)
     message = (f"rollback {args.domain} to {target.version} build {build.build_id or '-'} git {build.git_id} "
-               f"(as deployed by update {target.update}) by {build.by}{_forced(forced)}")
-    return _run_change(args, project_dir, settings, SiteChange(args.domain, target.version, build, message,
-                                                               forced=forced))
+               f"(as deployed by update {target.update}) by {build.by}{forced_note(forced)}")
+    return run_change(args, project_dir, settings, SiteChange(args.domain, target.version, build, message,
+                                                               forced=forced, action="rollback"))
 
 
 DRIFT_FOUND = 3
@@ -230,8 +233,8 @@ def cmd_pulumi(args: argparse.Namespace, project_dir: Path) -> int:
         if args.pulumi_args[:1] and args.pulumi_args[0] in RUNS_PROGRAM and not is_platform(
                 stack, read_stack_values(project_dir, stack)[1]):
             cli = PulumiCli(project_dir, stack)
-            with environment_lock(project_dir, stack, cli.env["PULUMI_BACKEND_URL"], _say):
-                sync_checkout(cli, _say)
+            with environment_lock(project_dir, stack, cli.env["PULUMI_BACKEND_URL"], warn):
+                sync_checkout(cli, warn)
                 return subprocess.run([pulumi, *_with_parallel(args.pulumi_args, project_dir, stack)],
                                       cwd=project_dir, env=env).returncode
     return subprocess.run([pulumi, *args.pulumi_args], cwd=project_dir, env=env).returncode
@@ -243,10 +246,6 @@ def _with_parallel(pulumi_args: list[str], project_dir: Path, stack: str) -> lis
         return pulumi_args
     parallel = load_stack_file(project_dir, stack).parallel
     return [*pulumi_args, f"--parallel={parallel}"]
-
-
-def _say(line: str) -> None:
-    print(line, file=sys.stderr)
 
 
 def cmd_unlock(args: argparse.Namespace, project_dir: Path) -> int:
@@ -267,7 +266,7 @@ def cmd_unlock(args: argparse.Namespace, project_dir: Path) -> int:
     for lock in alive:
         print(f"error: stack {args.env} is locked by {lock.describe()}, which is still running (or runs on "
               "another machine): let it finish, or stop it there", file=sys.stderr)
-    with environment_lock(project_dir, args.env, backend, _say):
+    with environment_lock(project_dir, args.env, backend, warn):
         if not alive:
             for pid in stop_orphaned_plugins(project_dir):
                 print(f"stopped pid {pid}, a Pulumi plugin the killed update left running")

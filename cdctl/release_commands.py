@@ -17,7 +17,8 @@ from tomcat_cd.core.settings import Build, Pin, SiteMaps, StackSettings
 from tomcat_cd.core.stack_file import FREEZE_KEY, PIN_REASON
 from tomcat_cd.core.history import site_maps_of
 from tomcat_cd.driver.deploy import Applied, Deployer, SiteChange, checked_settings, who
-from tomcat_cd.driver.elastic import ElasticReader
+from tomcat_cd.driver.elastic import ElasticClient
+from tomcat_cd.driver.events import announce, announce_gate
 from tomcat_cd.driver.gate import GateTarget, GateWatch
 from tomcat_cd.driver.kube import KubeError, KubeReader
 from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
@@ -25,6 +26,11 @@ from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
 # The gate failed and the domain was rolled back (or had nothing to go back to): Jenkins
 # maps it to a failed build (jenkins/Jenkinsfile).
 GATE_FAILED = 4
+
+
+def warn(line: str) -> None:
+    """A progress or warning line: on stderr, so --json output stays clean."""
+    print(line, file=sys.stderr)
 
 
 def now_utc() -> str:
@@ -56,7 +62,7 @@ def watcher(cli: PulumiCli, settings: StackSettings, out: Callable[[str], None])
     elastic = None
     if settings.elasticsearch_url:
         password = cli.secret("elasticsearchPassword") if settings.elasticsearch_password_set else None
-        elastic = ElasticReader(settings.elasticsearch_url, settings.elasticsearch_username, password)
+        elastic = ElasticClient(settings.elasticsearch_url, settings.elasticsearch_username, password)
     return GateWatch(kube, elastic, out)
 
 
@@ -93,6 +99,7 @@ def gate_after_deploy(project_dir: Path, settings: StackSettings, change: SiteCh
     cli = PulumiCli(project_dir, settings.stack)
     verdict = run_gate(cli, settings, site, change.version, deploy_started)
     print(verdict.line(change.domain, change.version))
+    announce_gate(cli, settings, change, applied.number, verdict.passed, "; ".join(map(str, verdict.results)), warn)
     if verdict.passed:
         return 0
     previous, build = applied.before.site(change.domain)
@@ -109,6 +116,7 @@ def gate_after_deploy(project_dir: Path, settings: StackSettings, change: SiteCh
         print(f"error: the rollback failed: {err}; {change.domain} runs {change.version}, whose gate failed: "
               f"cdctl rollback {change.domain} --env {settings.stack} --yes", file=sys.stderr)
         return GATE_FAILED
+    announce(cli, settings, rollback, "succeeded", number, warn, verdict.reason())
     print(f"done: {rollback.message} (update {number} of stack {settings.stack}); {change.domain} is pinned "
           f"at {previous}: cdctl unpin {change.domain} --env {settings.stack} when the fix is ready", file=sys.stderr)
     return GATE_FAILED
@@ -117,11 +125,12 @@ def gate_after_deploy(project_dir: Path, settings: StackSettings, change: SiteCh
 def gate_rollback(change: SiteChange, applied: Applied, build: Build | None, previous: str, verdict: Verdict) -> SiteChange:
     by = who()
     why = f"gate failed for {change.version} in update {applied.number}: {verdict.reason()}"[:500]
-    kept = Build(build.build_id, build.git_id, by) if build else None
+    kept = Build(build.build_id, build.git_id, by, build.war_sha256) if build else None
     message = (f"rollback {change.domain} to {previous} build {kept.build_id if kept and kept.build_id else '-'} "
                f"git {kept.git_id if kept else '-'} ({why}) by {by}")
     pin = Pin(by, now_utc(), why, previous, change.version, applied.number)
-    return SiteChange(change.domain, previous, kept, message, pin_change=(change.domain, pin), forced="gate rollback")
+    return SiteChange(change.domain, previous, kept, message, pin_change=(change.domain, pin), forced="gate rollback",
+                      action="rollback")
 
 
 def _record_change(args: argparse.Namespace, project_dir: Path, key: str, pin: Pin | None, message: str) -> int:

@@ -16,7 +16,8 @@ domainFiles.each { file ->
         }
         parameters {
             stringParam('VERSION', '', "the developers' version, e.g. v1.2.0")
-            choiceParam('TYPE', ['apply', 'delete'], 'apply: deploy VERSION; delete: remove the site')
+            choiceParam('TYPE', ['apply', 'delete', 'promote'],
+                        'apply: deploy VERSION; delete: remove the site; promote: develop\'s tested VERSION to master')
             choiceParam('BRANCH', ['develop', 'master'], 'develop = test, master = production')
         }
         definition {

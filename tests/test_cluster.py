@@ -120,6 +120,9 @@ def test_a_change_by_hand_is_reported_and_the_next_deploy_puts_it_back(cluster, 
     assert lines[1].startswith("  shop-gyyx-cn-deployment: changed spec.replicas, spec.template.spec")
     assert len(lines) == 2, drift.stdout  # the Service was not touched
     assert deployed.cdctl("drift", "test.gyyx.cn", "--env", "develop").returncode == 0
+    rows = {r["domain"]: r for r in json.loads(deployed.cdctl("status", "--env", "develop", "--drift", "--json").stdout)}
+    assert rows["shop.gyyx.cn"]["drift"] == "shop-gyyx-cn-deployment: changed" and rows["test.gyyx.cn"]["drift"] == "none"
+    assert rows["shop.gyyx.cn"]["replicas"].endswith("/3"), "the replicas the API server reports"
     put_back = deployed.cdctl("deploy", "shop.gyyx.cn", "--version", "v2.4.1", "--env", "develop", "--yes")
     assert put_back.returncode == 0, put_back.stdout[-3000:] + put_back.stderr[-2000:]
     live = json.loads(kubectl(cluster, "get", "deployment", name, "-n", namespace, "-o", "json").stdout)
@@ -214,3 +217,23 @@ def test_the_gate_fails_a_version_that_loses_availability_and_rolls_it_back_pinn
     assert forced.returncode == 0 and "(forced: payment hotfix)" in forced.stdout, forced.stdout + forced.stderr
     assert deployed.cdctl("unfreeze", "--env", "develop").returncode == 0
     assert deployed.cdctl("pulumi", "config", "set", "tomcat-cd:healthGate", "false", "-s", "develop").returncode == 0
+
+
+@pytest.mark.gate
+def test_a_promote_is_judged_by_masters_gate_and_status_reads_the_replicas(cluster, deployed):
+    """After the gate test: develop runs test.gyyx.cn v1.3.0 again; master's gate judges the promote."""
+    develop = json.loads(deployed.cdctl("history", "test.gyyx.cn", "--env", "develop", "--json").stdout)[0]
+    assert deployed.cdctl("pulumi", "config", "set", "tomcat-cd:healthGate", "true", "-s", "master").returncode == 0
+    try:
+        done = deployed.cdctl("promote", "test.gyyx.cn", "--version", "v1.3.0", "--yes")
+    finally:
+        deployed.cdctl("pulumi", "config", "set", "tomcat-cd:healthGate", "false", "-s", "master")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "gate passed: test.gyyx.cn v1.3.0: availability ok (2/2 available" in done.stdout
+    live = json.loads(kubectl(cluster, "get", "deployment", "test-gyyx-cn", "-n", "master", "-o", "json").stdout)
+    image = live["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.endswith(f":v1.3.0-master-{develop['git_id']}"), image
+    rows = {(r["domain"], r["environment"]): r for r in json.loads(deployed.cdctl("status", "--json").stdout)}
+    assert rows[("test.gyyx.cn", "master")]["replicas"] == "2/2"
+    assert rows[("test.gyyx.cn", "develop")]["replicas"] == "1/1"
+    assert rows[("test.gyyx.cn", "master")]["build_id"] == develop["build_id"]

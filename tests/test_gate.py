@@ -16,7 +16,7 @@ from tomcat_cd.core.gate import Availability, GateRule, LogCounts
 from tomcat_cd.core.history import GATE_FAILED, domain_history, rollback_target
 from tomcat_cd.core.model import load_sites
 from tomcat_cd.core.settings import Build, Pin, SiteMaps, read_site_maps
-from tomcat_cd.driver.elastic import ElasticReader
+from tomcat_cd.driver.elastic import ElasticClient
 from tomcat_cd.driver.gate import GateTarget, GateWatch
 
 RULE = GateRule()
@@ -210,7 +210,7 @@ def test_an_elasticsearch_that_does_not_answer_fails_the_gate_closed(on_down, pa
     lines: list[str] = []
     target = GateTarget("a.gyyx.cn", "v2", "develop", "develop",
                         GateRule(window_seconds=10, lag_seconds=0, on_elasticsearch_down=on_down))
-    watcher = watch(FakeKube([FULL]), ElasticReader(f"http://127.0.0.1:{closed_port()}", "reader", "pw"), lines)
+    watcher = watch(FakeKube([FULL]), ElasticClient(f"http://127.0.0.1:{closed_port()}", "reader", "pw"), lines)
     verdict = watcher.run(target, deploy_started=watcher.clock())
     errors = next(r for r in verdict.results if r.check == "errors")
     assert errors.passed is passed and "Elasticsearch did not answer" in errors.figures

@@ -55,6 +55,11 @@ def test_delete_removes_the_domain(fake_cdctl, branch):
     assert (code, argv) == (0, ["delete", "test.gyyx.cn", "--env", branch, "--yes"])
 
 
+def test_promote_deploys_develops_version_to_master(fake_cdctl):
+    code, argv, _ = run_build(fake_cdctl, DOMAIN="test.gyyx.cn", VERSION="v1.2.0", TYPE="promote", BRANCH="master")
+    assert (code, argv) == (0, ["promote", "test.gyyx.cn", "--version", "v1.2.0", "--to", "master", "--yes"])
+
+
 def test_one_job_per_domain_takes_the_domain_from_the_job_name(fake_cdctl):
     code, argv, _ = run_build(fake_cdctl, JOB_BASE_NAME="shop.gyyx.cn", VERSION="v2", TYPE="apply",
                               BRANCH="develop", BUILD_NUMBER="7")
@@ -64,7 +69,9 @@ def test_one_job_per_domain_takes_the_domain_from_the_job_name(fake_cdctl):
 @pytest.mark.parametrize("params,message", [
     ({"DOMAIN": "a.gyyx.cn", "TYPE": "apply", "BRANCH": "develop"}, "VERSION is needed for TYPE=apply"),
     ({"DOMAIN": "a.gyyx.cn", "VERSION": "v1", "TYPE": "apply", "BRANCH": "prod"}, "BRANCH must be master or develop, got 'prod'"),
-    ({"DOMAIN": "a.gyyx.cn", "VERSION": "v1", "TYPE": "rollout", "BRANCH": "develop"}, "TYPE must be apply or delete, got 'rollout'"),
+    ({"DOMAIN": "a.gyyx.cn", "VERSION": "v1", "TYPE": "rollout", "BRANCH": "develop"}, "TYPE must be apply, delete or promote, got 'rollout'"),
+    ({"DOMAIN": "a.gyyx.cn", "VERSION": "v1", "TYPE": "promote", "BRANCH": "develop"},
+     "TYPE=promote deploys develop's image to master: BRANCH must be master"),
     ({"VERSION": "v1", "TYPE": "apply", "BRANCH": "develop"}, "DOMAIN is empty and the job name gives none"),
 ])
 def test_bad_parameters_stop_before_cdctl(fake_cdctl, params, message):
@@ -112,7 +119,7 @@ def test_job_dsl_defines_one_job_per_domain_file(groovy_jar, project):
     params = job["parameters"][0]["body"]
     assert params["stringParam"][0]["args"][0] == "VERSION"
     assert [(c["args"][0], c["args"][1]) for c in params["choiceParam"]] == [
-        ("TYPE", ["apply", "delete"]), ("BRANCH", ["develop", "master"])]
+        ("TYPE", ["apply", "delete", "promote"]), ("BRANCH", ["develop", "master"])]
     cps = job["definition"][0]["body"]["cpsScm"][0]["body"]
     assert cps["scriptPath"][0]["args"] == ["jenkins/Jenkinsfile"]
 
@@ -121,7 +128,7 @@ def test_jenkinsfile_parameters_locks_and_credentials():
     text = JENKINSFILE.read_text()
     params = dict(re.findall(r"(string|choice)\(name: '(\w+)'", text)[i][::-1] for i in range(4))
     assert params == {"DOMAIN": "string", "VERSION": "string", "TYPE": "choice", "BRANCH": "choice"}
-    assert "choices: ['apply', 'delete']" in text and "choices: ['develop', 'master']" in text
+    assert "choices: ['apply', 'delete', 'promote']" in text and "choices: ['develop', 'master']" in text
     assert "disableConcurrentBuilds()" in text
     assert 'lock(resource: "tomcat-cd-${params.BRANCH}")' in text
     assert "PULUMI_CONFIG_PASSPHRASE = credentials('tomcat-cd-pulumi-passphrase')" in text

@@ -36,7 +36,7 @@ from pipeline.war import build_war
 from tomcat_cd.core import conventions
 from tomcat_cd.core.builders import filebeat as filebeat_builder
 from tomcat_cd.core.gate import Availability, GateRule
-from tomcat_cd.driver.elastic import ElasticReader
+from tomcat_cd.driver.elastic import ElasticClient
 from tomcat_cd.driver.gate import GateTarget, GateWatch
 
 pytestmark = pytest.mark.pipeline
@@ -528,7 +528,7 @@ def test_real_elasticsearch_counts_an_equal_rate_as_a_pass_and_a_worse_one_as_a_
     old_pod, new_pod = f"old-{new_errors}", f"new-{new_errors}"
     bulk_index(admin, today_index(), records(DOMAIN, environment, old_pod, 100, errors=20, until=deployed) +
                records(DOMAIN, environment, new_pod, 100, errors=new_errors))
-    reader = ElasticReader(pipe.endpoints["elasticsearch"]["url"], "elastic", pipe.secret("elasticsearch"))
+    reader = ElasticClient(pipe.endpoints["elasticsearch"]["url"], "elastic", pipe.secret("elasticsearch"))
     lines: list[str] = []
     target = GateTarget(DOMAIN, "v2", environment, environment, GateRule(window_seconds=0, lag_seconds=0))
     verdict = GateWatch(OnePod(new_pod), reader, lines.append).run(target, deploy_started=deployed)
@@ -537,3 +537,54 @@ def test_real_elasticsearch_counts_an_equal_rate_as_a_pass_and_a_worse_one_as_a_
     rate, before = map(float, re.findall(r"([0-9.]+)/pod/min; limit 5, before ([0-9.]+)", errors.figures)[0])
     assert f"{new_errors} error record(s)" in errors.figures and 19 < before < 21
     assert rate == pytest.approx(before * new_errors / 20, abs=0.2)
+
+
+@pytest.mark.gate
+def test_every_deploy_verdict_and_rollback_left_a_marker_in_real_elasticsearch(pipe, gated, elastic):
+    """Runs after the gate test: its two deploys, two verdicts and the rollback are each one
+    document of tomcat-cd-events-yyyy.MM, beside the site's logs."""
+    admin = elastic[0]
+    month = datetime.datetime.now(datetime.timezone.utc).strftime("%Y.%m")
+    found = admin.search(f"tomcat-cd-events-{month}", {"term": {"gy.wtype": ENV}}, size=200)
+    trail = [(d["action"], d["result"], d.get("version")) for d in found if d["gy"]["domain"] == DOMAIN]
+    gated_part = trail[trail.index(("deploy", "succeeded", GOOD)):]
+    assert gated_part == [("deploy", "succeeded", GOOD), ("gate", "passed", GOOD), ("deploy", "succeeded", BROKEN),
+                          ("gate", "failed", BROKEN), ("rollback", "succeeded", GOOD)], trail
+    failed = next(d for d in found if d["event"]["kind"] == "gate-failed")
+    rollback = next(d for d in found if d["action"] == "rollback" and d.get("version") == GOOD)
+    assert "errors FAILED" in failed["gate"] and failed["digest"].startswith("sha256:")
+    assert rollback["update"] == failed["update"] + 1 and "errors" in rollback["gate"]
+    status = json.loads(gated.cdctl("status", "--env", ENV, "--json").stdout)
+    row = next(r for r in status if r["domain"] == DOMAIN)
+    assert row["version"] == GOOD and row["gate"].startswith(f"failed {BROKEN} (update ")
+    assert row["replicas"] == "1/1" and row["digest"] == rollback["digest"]
+
+
+@pytest.mark.gate
+def test_promote_gives_develops_digest_masters_tag_and_master_runs_it_without_a_build(pipe, gated, cluster):
+    """After the gate test develop runs GOOD again (pinned there, which does not stop a promote)."""
+    master_file = gated.root / "Pulumi.master.yaml"
+    develop = yaml.safe_load((gated.root / f"Pulumi.{ENV}.yaml").read_text())["config"]
+    document = yaml.safe_load(master_file.read_text())
+    document.pop("encryptionsalt", None)
+    document["config"].pop("tomcat-cd:versions", None)
+    for key in ("harborHost", "harborUsername", "baseImage", "buildImages", "builderEndpoint", "kubeconfig", "warRoot"):
+        document["config"][f"tomcat-cd:{key}"] = develop[f"tomcat-cd:{key}"]
+    document["config"]["tomcat-cd:healthGate"] = False
+    master_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    assert gated.cdctl("pulumi", "stack", "init", "master").returncode == 0
+    set_secret(gated, "harborPassword", pipe.secret("registry"), stack="master")
+    develop_image = running_image(cluster)
+    digest = develop_image.split("@", 1)[1]
+
+    done = deploy(gated, "promote", DOMAIN, "--version", GOOD)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+    assert "docker-build:index:Image" not in done.stdout, "a promote builds nothing"
+    master_tag = develop_image.split("@")[0].rsplit(":", 1)[1].replace(f"-{ENV}-", "-master-")
+    repository = develop_image.split("@")[0].rsplit(":", 1)[0]
+    assert master_tag in pipe.crane("ls", repository).split()
+    assert pipe.crane("digest", f"{repository}:{master_tag}").strip() == digest
+    promoted = kubectl(cluster, "-n", "master", "get", "deployment", NAME, "-o", "json")
+    assert promoted.returncode == 0, promoted.stderr
+    assert pod.container(json.loads(promoted.stdout))["image"] == f"{repository}:{master_tag}@{digest}"
+    assert pipe.secret("registry") not in done.stdout + done.stderr

@@ -57,7 +57,8 @@ def test_unknown_stack_name_needs_an_explicit_environment():
     ({"harborHost": "h.example.com", "harborPasword": "x"},
      "Pulumi.develop.yaml: tomcat-cd:harborPasword: unknown key (known keys: baseImage, buildImages, builder, builderEndpoint, "
      "builds, domainsDir, elasticsearchPassword, elasticsearchUrl, elasticsearchUsername, environment, harborHost, "
-     "harborPassword, harborUsername, healthGate, images, kubeconfig, nodeAddress, parallel, pins, "
+     "harborPassword, harborUsername, healthGate, images, kubeconfig, markers, nodeAddress, notifyFormat, notifyOn, "
+     "notifySecret, notifyUrl, parallel, pins, "
      "protectNamespace, renderDir, target, versions, warRoot)"),
     ({"harborHost": "h.example.com", "target": "k8s"},
      "Pulumi.develop.yaml: tomcat-cd:target: must be render or cluster, got 'k8s'"),
@@ -144,7 +145,7 @@ def test_bad_build_records():
     assert problems("develop", {"harborHost": "h.example.com",
                                 "builds": {"a.example.com": {"gitId": "zzz", "when": "now"}}}) == [
         'Pulumi.develop.yaml: tomcat-cd:builds["a.example.com"].gitId: must be a hex git id, got \'zzz\'',
-        'Pulumi.develop.yaml: tomcat-cd:builds["a.example.com"].when: unknown key (known keys: buildId, by, gitId)',
+        'Pulumi.develop.yaml: tomcat-cd:builds["a.example.com"].when: unknown key (known keys: buildId, by, gitId, warSha256)',
     ]
 
 

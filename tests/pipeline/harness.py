@@ -152,10 +152,10 @@ def set_harbor_password(project: EngineProject, password: str) -> None:
     set_secret(project, "harborPassword", password)
 
 
-def set_secret(project: EngineProject, key: str, value: str) -> None:
+def set_secret(project: EngineProject, key: str, value: str, stack: str = ENV) -> None:
     """As an operator does: a Pulumi secret, given on standard input (never on a command line)."""
     command = [sys.executable, "-m", "cdctl", "--project-dir", str(project.root), "pulumi", "config", "set",
-               "--secret", f"tomcat-cd:{key}", "-s", ENV]
+               "--secret", f"tomcat-cd:{key}", "-s", stack]
     done = subprocess.run(command, input=value, cwd=project.root, capture_output=True, text=True,
                           env=project.env())
     assert done.returncode == 0, done.stderr

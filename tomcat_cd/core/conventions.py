@@ -117,6 +117,17 @@ def image_tag(version: str, environment: str, cd_git_id: str) -> str:
     return f"{version}-{environment}-{cd_git_id}"
 
 
+def image_tag_of(ref: str) -> tuple[str, str, str] | None:
+    """(version, environment, cd git id) of an image reference's tag, or None when its tag is
+    not one image_tag makes; a `@<digest>` suffix is ignored."""
+    tag = ref.split("@", 1)[0].rsplit("/", 1)[-1].rpartition(":")[2]
+    version, _, rest = tag.rpartition("-")
+    version, _, environment = version.rpartition("-")
+    if not version or environment not in ENVIRONMENTS:
+        return None
+    return version, environment, rest
+
+
 def image_ref(harbor_host: str, domain: str, version: str, environment: str, cd_git_id: str) -> str:
     """`<harbor>/<domain>/<domain>:<version>-<env>-<cd-git-id>`."""
     return f"{image_repository(harbor_host, domain)}:{image_tag(version, environment, cd_git_id)}"

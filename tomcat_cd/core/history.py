@@ -38,10 +38,18 @@ class DomainRecord:
     message: str
     pin: str = ""
     """The pin or freeze holding the domain after this update, as `describe()` tells it."""
+    war_sha256: str = ""
+    image: str = ""
+    """`<tag>@<digest>` of the version's image, when the record holds its push."""
+
+    @property
+    def digest(self) -> str:
+        return self.image.split("@", 1)[1] if "@" in self.image else ""
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["time"] = self.time.isoformat() if self.time else None
+        data["digest"] = self.digest
         return data
 
 
@@ -73,9 +81,10 @@ def _head_git_id(update: Mapping[str, Any]) -> str:
     return head[:7] if GIT_ID.fullmatch(head) and "pulumi.flag.target" not in environment else ""
 
 
-def record_of(update: Mapping[str, Any], domain: str, number: int) -> DomainRecord:
-    """The domain as one update left it; `number` counts updates from 1."""
-    maps = site_maps_of(update)
+def record_of(update: Mapping[str, Any], domain: str, number: int, maps: SiteMaps | None = None) -> DomainRecord:
+    """The domain as one update left it; `number` counts updates from 1; `maps` are the
+    update's own (site_maps_of), when already read."""
+    maps = site_maps_of(update) if maps is None else maps
     version, build = maps.site(domain)
     held = maps.holds(domain)
     return DomainRecord(
@@ -86,6 +95,7 @@ def record_of(update: Mapping[str, Any], domain: str, number: int) -> DomainReco
         git_id=(build.git_id if build else _head_git_id(update)) if version else "",
         result=str(update.get("result", "")),
         by=build.by if build and version else "",
+        war_sha256=build.war_sha256 if build and version else "",
         message=str(update.get("message") or ""),
         pin=("" if held is None else held[1].describe() if held[0] == domain else
              f"environment frozen by {held[1].by} at {held[1].at}: {held[1].reason}"),
@@ -99,16 +109,34 @@ def chronological(updates: Iterable[Mapping[str, Any]]) -> list[tuple[int, Mappi
     return [(update.get("version") or position, update) for position, update in enumerate(oldest_first, start=1)]
 
 
+Entry = tuple[int, Mapping[str, Any], SiteMaps]
+
+
+def read_history(updates: Iterable[Mapping[str, Any]]) -> list[Entry]:
+    """(number, update, its maps), oldest first, of the updates that changed resources: each
+    update's record read once, however many domains are then looked up in it."""
+    return [(number, update, site_maps_of(update)) for number, update in chronological(updates)
+            if update.get("kind") in ("update", "destroy")]
+
+
+def domains_of(entries: Iterable[Entry]) -> set[str]:
+    """Every domain any update deployed."""
+    return {domain for _, _, maps in entries for domain in maps.versions}
+
+
 def domain_history(updates: Iterable[Mapping[str, Any]], domain: str) -> list[DomainRecord]:
     """Newest first, the updates that changed the domain (or tried to and failed)."""
+    return records_of(read_history(updates), domain)
+
+
+def records_of(entries: list[Entry], domain: str) -> list[DomainRecord]:
+    """domain_history of updates read_history has read."""
     records = []
     gate_failed: set[int] = set()
     live: tuple[str | None, str, str, str] = (None, "", "", "")
-    for number, update in chronological(updates):
-        if update.get("kind") not in ("update", "destroy"):
-            continue
-        record = record_of(update, domain, number)
-        pin = site_maps_of(update).pins.get(domain)
+    for number, update, maps in entries:
+        record = record_of(update, domain, number, maps)
+        pin = maps.pins.get(domain)
         if pin is not None and pin.failed_update is not None:
             gate_failed.add(pin.failed_update)
         if record.version == live[0] and not record.git_id:
@@ -121,7 +149,21 @@ def domain_history(updates: Iterable[Mapping[str, Any]], domain: str) -> list[Do
             live = state
     marked = [replace(r, result=GATE_FAILED) if r.update in gate_failed and r.result == SUCCEEDED else r
               for r in records]
-    return list(reversed(marked))
+    pushed = [ref for _, _, maps in reversed(entries) for ref in maps.images.get(domain, ())]
+    return [replace(r, image=image_of(pushed, r.version, r.git_id)) for r in reversed(marked)]
+
+
+def image_of(pushed: Iterable[str], version: str | None, git_id: str) -> str:
+    """The pushed `<tag>@<digest>` of a version built from `git_id`, in any environment (a
+    promoted image keeps its digest under master's tag), or "". The record of an update
+    holds the pushes made before it, so every update's is searched."""
+    if version is None or not git_id:
+        return ""
+    for ref in pushed:
+        parts = conventions.image_tag_of(ref)
+        if "@" in ref and parts is not None and (parts[0], parts[2]) == (version, git_id):
+            return ref
+    return ""
 
 
 def rollback_target(records: list[DomainRecord], domain: str, to: str | None = None, steps: int = 1) -> DomainRecord:

@@ -18,6 +18,7 @@ import yaml
 
 from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import ConfigError, Problem, Problems, raise_if_any
+from tomcat_cd.core.events import NOTIFY_DEFAULT
 from tomcat_cd.core.fields import yaml_problem
 from tomcat_cd.core.schema import keys_of, validated
 from tomcat_cd.core.stack_file import (FREEZE_KEY, IMAGES_KEPT, PARALLEL_DEFAULT, PinRecord, StackFile, read_entries,
@@ -25,7 +26,7 @@ from tomcat_cd.core.stack_file import (FREEZE_KEY, IMAGES_KEPT, PARALLEL_DEFAULT
 from tomcat_cd.core.yamltext import load_yaml
 
 # Keys whose values are Pulumi secrets; they are never read into StackSettings.
-SECRET_KEYS = frozenset({"harborPassword", "elasticsearchPassword"})
+SECRET_KEYS = frozenset({"harborPassword", "elasticsearchPassword", "notifyUrl", "notifySecret"})
 KNOWN_KEYS = frozenset(keys_of(StackFile))
 # The record of what runs, which cdctl keeps in step with the backend (tomcat_cd.driver.record).
 MAP_KEYS = ("versions", "builds", "images", "pins")
@@ -38,9 +39,11 @@ class Build:
     build_id: str
     git_id: str
     by: str = ""
+    war_sha256: str = ""
 
     def to_config(self) -> dict[str, str]:
-        return {k: v for k, v in {"buildId": self.build_id, "gitId": self.git_id, "by": self.by}.items() if v}
+        values = {"buildId": self.build_id, "gitId": self.git_id, "by": self.by, "warSha256": self.war_sha256}
+        return {k: v for k, v in values.items() if v}
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ def read_site_maps(values: Mapping[str, Any], problems: Problems) -> SiteMaps:
     images = read_images(maps["images"], problems, f"{conventions.PROJECT}:")
     pins = read_pins(maps["pins"], problems, f"{conventions.PROJECT}:")
     return SiteMaps(dict(sorted(versions.items())),
-                    {domain: Build(b.build_id, b.git_id, b.by) for domain, b in sorted(builds.items())},
+                    {domain: Build(b.build_id, b.git_id, b.by, b.war_sha256) for domain, b in sorted(builds.items())},
                     dict(sorted(images.items())), {key: Pin.of(record) for key, record in sorted(pins.items())})
 
 
@@ -213,6 +216,14 @@ class StackSettings:
     elasticsearch_password_set: bool = False
     node_address: str | None = None
     """Where the gate's health check reaches the NodePorts; unset, the first node's address."""
+    markers: bool = True
+    """Write a deploy marker to Elasticsearch (when `elasticsearch_url` is set) for every change."""
+    notify_format: str = "generic"
+    """The webhook's format (generic, dingtalk, wecom, slack); it notifies once `notifyUrl` is set."""
+    notify_url_set: bool = False
+    notify_secret_set: bool = False
+    notify_on: tuple[str, ...] = NOTIFY_DEFAULT
+    """Which events notify (tomcat_cd.core.events.Event.kind)."""
 
     @property
     def namespace(self) -> str:
@@ -266,6 +277,11 @@ def parse_settings(stack: str, values: Mapping[str, Any], source: str) -> StackS
         elasticsearch_username=fields.elasticsearch_username,
         elasticsearch_password_set=values.get("elasticsearchPassword") is not None,
         node_address=fields.node_address,
+        markers=fields.markers,
+        notify_format=fields.notify_format,
+        notify_url_set=values.get("notifyUrl") is not None,
+        notify_secret_set=values.get("notifySecret") is not None,
+        notify_on=tuple(fields.notify_on),
     )
 
 

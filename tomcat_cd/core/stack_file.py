@@ -15,11 +15,13 @@ from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError, model
 
 from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import Problems
+from tomcat_cd.core.events import ACTIONS, FORMATS, NOTIFY_DEFAULT
 from tomcat_cd.core.fields import type_name
 from tomcat_cd.core.schema import Between, Matches, Strict, TextBool, TextInt, json_text_decoded, own_error, problems_of
 
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 GIT_ID = re.compile(r"[0-9a-f]{7,40}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 # A Jenkins build number or tag, and who deployed: both go into update messages and history.
 BUILD_ID = re.compile(r"[A-Za-z0-9._#-]{0,64}")
@@ -52,6 +54,18 @@ def _target(value: Any) -> Any:
     return value
 
 
+def _notify_format(value: Any) -> Any:
+    if value not in FORMATS:
+        raise own_error(f"must be one of {', '.join(FORMATS)}, got {value!r}")
+    return value
+
+
+def _notify_kind(value: Any) -> Any:
+    if value not in (*ACTIONS, "gate-failed"):
+        raise own_error(f"must be one of {', '.join((*ACTIONS, 'gate-failed'))}, got {value!r}")
+    return value
+
+
 def _build_number(value: Any) -> Any:
     return str(value) if type(value) is int else value  # a Jenkins build number
 
@@ -66,6 +80,8 @@ class BuildRecord(Strict):
                         Matches(BUILD_ID, "a build number or id (letters, digits, ._#-; 64 at most)")] = ""
     git_id: Annotated[str, Matches(GIT_ID, "a hex git id")]
     by: Annotated[str, Matches(BY, "a user id (letters, digits, ._@+-; 64 at most)")] = ""
+    war_sha256: Annotated[str, Matches(SHA256, "the war's sha256 in hex")] = ""
+    """The deployed war's sha256: what `cdctl promote` proves it carries over."""
 
 
 # A pin's key: a domain, or the whole environment (a freeze).
@@ -130,6 +146,15 @@ class StackFile(Strict):
     elasticsearch_password: Any = Field(None, description="its password, a Pulumi secret")
     node_address: Annotated[str, Matches(HOST, "a host name or IP address")] | None = Field(
         None, description="where the gate's health check reaches the NodePorts (default: the first node's address)")
+    markers: TextBool = Field(True, description="write a deploy marker to Elasticsearch (tomcat-cd-events-yyyy.MM) "
+                                                "for every deploy, rollback, promote, delete and gate verdict")
+    notify_format: Annotated[str, BeforeValidator(_notify_format)] = Field(
+        "generic", description="the webhook's format: generic, dingtalk, wecom or slack")
+    notify_url: Any = Field(None, description="the webhook's URL, a Pulumi secret (or $TOMCAT_CD_NOTIFY_URL)")
+    notify_secret: Any = Field(None, description="DingTalk's signing secret, a Pulumi secret "
+                                                 "(or $TOMCAT_CD_NOTIFY_SECRET)")
+    notify_on: list[Annotated[str, BeforeValidator(_notify_kind)]] = Field(
+        list(NOTIFY_DEFAULT), description="what notifies: deploy, rollback, promote, delete, gate, gate-failed")
     target: Annotated[str, BeforeValidator(_target)] | None = None
     kubeconfig: str | None = None
     render_dir: str | None = None
@@ -137,7 +162,7 @@ class StackFile(Strict):
     @model_validator(mode="before")
     @classmethod
     def as_given(cls, values: Any) -> Any:
-        return json_text_decoded(values, ("versions", "builds", "images", "pins"))
+        return json_text_decoded(values, ("versions", "builds", "images", "pins", "notifyOn"))
 
 
 def read_entries(versions: Mapping[Any, Any], builds: Mapping[Any, Any], problems: Problems,
@@ -157,7 +182,7 @@ def read_entries(versions: Mapping[Any, Any], builds: Mapping[Any, Any], problem
     for domain, record in builds.items():
         where = f'{prefix}builds["{domain}"]'
         if not isinstance(record, Mapping):
-            problems.add(where, "must be a mapping of buildId, gitId, by")
+            problems.add(where, "must be a mapping of buildId, gitId, by, warSha256")
             continue
         try:
             good_builds[str(domain)] = BUILD_ENTRY.validate_python(record)

@@ -9,6 +9,7 @@ interruption puts the stack file back to what runs and names the step.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,11 @@ class SiteChange:
     """A reason to go past the domain's pin or the environment's freeze (`--force --reason`)."""
     record_only: bool = False
     """The change touches the record alone (a pin): no resource of the site is updated."""
+    action: str = "deploy"
+    """What the change is, as its marker and notification name it: deploy, rollback, promote,
+    delete, or pin for a change of the record alone."""
+    pushed: str | None = None
+    """`<tag>@<digest>` that the record takes before the update: a promote deploys that image."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,8 @@ class Deployer:
                                       + (f", or cdctl unpin {change.domain} --env {self.stack_name}"
                                          if key == change.domain else f", or cdctl unfreeze --env {self.stack_name}"))])
             maps = maps.with_site(change.domain, change.version, change.build)
+            if change.pushed is not None:
+                maps = maps.with_pushed({change.domain: change.pushed})
             if held and held[0] == change.domain:
                 maps = maps.with_pin(change.domain, None)
         if change.pin_change is not None:
@@ -130,7 +138,8 @@ class Deployer:
         git_id = change.build.git_id if change.build else cd_git_id(cli.project_dir)
         tag = conventions.image_ref(settings.harbor_host, change.domain, str(change.version),
                                     settings.environment, git_id)
-        if pushed_image(running.maps.images.get(change.domain, ()), tag) is None:
+        recorded = running.maps.images.get(change.domain, ()) + ((change.pushed,) if change.pushed else ())
+        if pushed_image(recorded, tag) is None:
             return True
         return plan.names.site_child(change.domain, "image") in plan.existing
 
@@ -215,17 +224,35 @@ class _Plan:
                                      self._refresh(targets), only_site=False)
 
 
-def checked_settings(project_dir: Path, stack: str, domain: str, version: str | None) -> StackSettings:
+def checked_settings(project_dir: Path, stack: str, domain: str, version: str | None,
+                     need_war: bool = True) -> StackSettings:
     """Everything a deploy needs, checked before anything changes (ConfigError: exit 2)."""
+    return checked_deploy(project_dir, stack, domain, version, need_war)[0]
+
+
+def checked_deploy(project_dir: Path, stack: str, domain: str, version: str | None,
+                   need_war: bool = True) -> tuple[StackSettings, str]:
+    """The checked settings and the sha256 of the version's war ("" without a version, or
+    when `need_war` is off and the war is not there: a promote deploys a pushed image)."""
     overrides = {domain: version} if version is not None else None
     settings = load_stack_file(project_dir, stack, overrides)
     plan = build_plan(settings, project_dir, cd_git_id(project_dir))
-    if version is not None:
-        site = next(s for s in plan.sites if s.domain == domain)
-        if not site.build.war_present():
-            raise_if_any([Problem(f"Pulumi.{stack}.yaml", f'tomcat-cd:versions["{domain}"]',
-                                  f"war not found: {site.build.war_source}")])
-    return settings
+    if version is None:
+        return settings, ""
+    war = Path(next(s for s in plan.sites if s.domain == domain).build.war_source)
+    if not war.is_file():
+        if not need_war:
+            return settings, ""
+        raise_if_any([Problem(f"Pulumi.{stack}.yaml", f'tomcat-cd:versions["{domain}"]', f"war not found: {war}")])
+    return settings, file_sha256(war)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def who() -> str:

@@ -6,23 +6,10 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
 
+from tomcat_cd.core.diff import differences
 from tomcat_cd.core.urns import StackNames
 from tomcat_cd.driver.pulumi_cli import PulumiCli
-
-
-def differences(old: Any, new: Any, path: str, depth: int = 3) -> list[str]:
-    """Paths (to `depth` levels) where two JSON values differ."""
-    if old == new:
-        return []
-    if depth == 0 or not (isinstance(old, dict) and isinstance(new, dict)):
-        if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and depth:
-            return [p for i, (a, b) in enumerate(zip(old, new, strict=True))
-                    for p in differences(a, b, f"{path}[{i}]", depth - 1)]
-        return [path]
-    return [p for key in sorted(set(old) | set(new))
-            for p in differences(old.get(key), new.get(key), f"{path}.{key}", depth - 1)]
 
 
 def site_drift(cli: PulumiCli, domain: str) -> list[tuple[str, str, list[str]]]:

@@ -1,4 +1,5 @@
-"""Searching Elasticsearch with basic auth, for the health gate (the Python standard library)."""
+"""Elasticsearch with basic auth, by the Python standard library: the health gate's searches
+and the deploy markers' writes."""
 
 from __future__ import annotations
 
@@ -18,20 +19,29 @@ class ElasticError(Exception):
 
 
 @dataclass
-class ElasticReader:
+class ElasticClient:
     url: str
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    timeout: float = TIMEOUT_SECONDS
 
     def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
         path = f"/{urllib.parse.quote(index, safe='*,-')}/_search?ignore_unavailable=true&allow_no_indices=true"
+        return self._post(path, body)
+
+    def index(self, index: str, document: dict[str, Any]) -> str:
+        """Write one document (refreshed at once, so a search right after finds it); its id."""
+        answer = self._post(f"/{urllib.parse.quote(index, safe='-')}/_doc?refresh=true", document)
+        return str(answer.get("_id", ""))
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(self.url.rstrip("/") + path, data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"}, method="POST")
         if self.username:
             token = base64.b64encode(f"{self.username}:{self.password or ''}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 result: dict[str, Any] = json.load(answer)
                 return result
         except urllib.error.HTTPError as err:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from tomcat_cd.core import gate
 from tomcat_cd.core.gate import Availability, CheckResult, GateRule, LogCounts, Verdict
-from tomcat_cd.driver.elastic import ElasticError, ElasticReader
+from tomcat_cd.driver.elastic import ElasticError, ElasticClient
 from tomcat_cd.driver.kube import KubeError, KubeReader
 
 SAMPLE_SECONDS = 5.0
@@ -46,7 +46,7 @@ def answers(url: str) -> bool:
 @dataclass
 class GateWatch:
     kube: KubeReader | None
-    elastic: ElasticReader | None
+    elastic: ElasticClient | None
     out: Callable[[str], None] = print
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep

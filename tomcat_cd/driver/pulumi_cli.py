@@ -140,6 +140,21 @@ class PulumiCli:
         state: dict[str, Any] = json.loads(self.run("read state", "stack", "export") or "{}")
         return state
 
+    def export_at(self, number: int) -> dict[str, Any]:
+        """The state as update `number` (counted from 1, as history counts) left it: a file
+        backend keeps one checkpoint per update beside its history file; another backend
+        exports that version."""
+        folder = backend_folder(self.env["PULUMI_BACKEND_URL"])
+        if folder is None:
+            return dict(json.loads(self.run("read state", "stack", "export", "--version", str(number)) or "{}"))
+        checkpoints = sorted((folder / ".pulumi" / "history" / conventions.PROJECT / self.stack).glob(
+            f"{self.stack}-*.checkpoint.json"), key=lambda path: int(path.name.split("-")[-1].split(".")[0]))
+        if not 1 <= number <= len(checkpoints):
+            raise EngineError("read state", f"update {number} of stack {self.stack} has no checkpoint "
+                                            f"(the backend keeps {len(checkpoints)})")
+        latest = json.loads(checkpoints[number - 1].read_text()).get("checkpoint", {}).get("latest") or {}
+        return {"version": 3, "deployment": latest}
+
     def _checkpoint_file(self) -> Path | None:
         """`<backend>/.pulumi/stacks/<project>/<stack>.json` of a file backend (gzipped ones
         and other backends go through the CLI)."""

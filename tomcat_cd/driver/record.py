@@ -68,17 +68,22 @@ class Running:
         return all(f"{conventions.PROJECT}:{key}" in config for key in keys)
 
 
-def pushed_in_state(state: Mapping[str, Any]) -> dict[str, str]:
-    """domain -> `<tag>@<digest>` that each site of the state runs, from its component's outputs
-    (`pulumi stack export`): the images builds pushed that the record may not hold yet."""
-    pushed = {}
+def running_images(state: Mapping[str, Any]) -> dict[str, str]:
+    """domain -> the image each site of the state runs (`<tag>@<digest>` once pushed, else the
+    tag), from its component's outputs (`pulumi stack export`)."""
+    images = {}
     for resource in (state.get("deployment") or {}).get("resources") or []:
         outputs = resource.get("outputs") or {}
         image, domain = outputs.get("image"), outputs.get("domain")
-        if resource.get("type") == SITE_TYPE and isinstance(domain, str) and isinstance(image, str) \
-                and PUSHED_IMAGE.fullmatch(image):
-            pushed[domain] = image
-    return pushed
+        if resource.get("type") == SITE_TYPE and isinstance(domain, str) and isinstance(image, str):
+            images[domain] = image
+    return images
+
+
+def pushed_in_state(state: Mapping[str, Any]) -> dict[str, str]:
+    """domain -> `<tag>@<digest>` that each site of the state runs: the images builds pushed
+    that the record may not hold yet."""
+    return {domain: image for domain, image in running_images(state).items() if PUSHED_IMAGE.fullmatch(image)}
 
 
 def sync_checkout(cli: PulumiCli, out: Callable[[str], None], pushed: Mapping[str, str] | None = None) -> Running:
