@@ -47,7 +47,7 @@ def confirm_or_yes(args: argparse.Namespace) -> Callable[[], bool] | None:
 
 
 def run_change(args: argparse.Namespace, project_dir: Path, settings: StackSettings, change: SiteChange,
-                gate: bool = False) -> int:
+               gate: bool = False) -> int:
     """Make the change; with `gate`, the health gate judges the deployed version after it."""
     refresh = settings.target == "cluster"
     started = time.time()
@@ -109,7 +109,7 @@ def cmd_deploy(args: argparse.Namespace, project_dir: Path) -> int:
     build = Build(build_id, cd_git_id(project_dir), who(), war_sha256)
     message = f"deploy {args.domain} {args.version} build {build.build_id or '-'} git {build.git_id} by {build.by}"
     return run_change(args, project_dir, settings, SiteChange(args.domain, args.version, build, message + forced_note(forced),
-                                                               forced=forced), gate=True)
+                                                              forced=forced), gate=True)
 
 
 def forced_note(reason: str | None) -> str:
@@ -121,8 +121,8 @@ def cmd_delete(args: argparse.Namespace, project_dir: Path) -> int:
     settings = checked_settings(project_dir, args.env, args.domain, None)
     forced = forced_reason(args)
     return run_change(args, project_dir, settings, SiteChange(args.domain, None, None,
-                                                               f"delete {args.domain} by {who()}{forced_note(forced)}",
-                                                               forced=forced, action="delete"))
+                                                              f"delete {args.domain} by {who()}{forced_note(forced)}",
+                                                              forced=forced, action="delete"))
 
 
 NEVER_DEPLOYED = "has no update history yet (never deployed)"
@@ -183,7 +183,7 @@ def cmd_rollback(args: argparse.Namespace, project_dir: Path) -> int:
     message = (f"rollback {args.domain} to {target.version} build {build.build_id or '-'} git {build.git_id} "
                f"(as deployed by update {target.update}) by {build.by}{forced_note(forced)}")
     return run_change(args, project_dir, settings, SiteChange(args.domain, target.version, build, message,
-                                                               forced=forced, action="rollback"))
+                                                              forced=forced, action="rollback"))
 
 
 DRIFT_FOUND = 3

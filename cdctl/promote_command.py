@@ -96,8 +96,8 @@ def cmd_promote(args: argparse.Namespace, project_dir: Path) -> int:
     message = (f"promote {args.domain} {row.version} from {args.source} (update {row.update}) build "
                f"{row.build_id or '-'} git {row.git_id} digest {row.digest or '-'} by {by}{forced_note(forced)}")
     return run_change(args, project_dir, settings, SiteChange(args.domain, row.version, build, message,
-                                                               forced=forced, action="promote", pushed=pushed),
-                       gate=True)
+                                                              forced=forced, action="promote", pushed=pushed),
+                      gate=True)
 
 
 def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

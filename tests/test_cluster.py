@@ -237,3 +237,29 @@ def test_a_promote_is_judged_by_masters_gate_and_status_reads_the_replicas(clust
     assert rows[("test.gyyx.cn", "master")]["replicas"] == "2/2"
     assert rows[("test.gyyx.cn", "develop")]["replicas"] == "1/1"
     assert rows[("test.gyyx.cn", "master")]["build_id"] == develop["build_id"]
+
+
+@pytest.mark.gate
+def test_restarts_of_the_new_pods_read_from_the_api_server_fail_the_gate(cluster, deployed):
+    """kwok runs no containers, so the test writes what a kubelet would report of a restart loop
+    into the new pods' status; the gate reads it from the API server and rolls back."""
+    assert deployed.cdctl("pulumi", "config", "set", "tomcat-cd:healthGate", "true", "-s", "develop").returncode == 0
+
+    def restart_the_new_pods() -> None:
+        listed = json.loads(kubectl(cluster, "get", "pods", "-n", "develop", "-l", "app=test-gyyx-cn",
+                                    "-o", "json").stdout)["items"]
+        for pod in listed:
+            statuses = [dict(c, restartCount=3) for c in pod["status"].get("containerStatuses") or []]
+            patch = json.dumps({"status": {"containerStatuses": statuses}})
+            done = kubectl(cluster, "patch", "pod", pod["metadata"]["name"], "-n", "develop", "--subresource=status",
+                           "--type=merge", "-p", patch)
+            assert done.returncode == 0, done.stderr
+
+    try:
+        code, out, err = gated_deploy(deployed, "v1.2.0", restart_the_new_pods)
+    finally:
+        deployed.cdctl("pulumi", "config", "set", "tomcat-cd:healthGate", "false", "-s", "develop")
+    assert code == 4, out[-3000:] + err[-3000:]
+    assert "gate FAILED: test.gyyx.cn v1.2.0: availability FAILED (3 restart(s) of the new pods (limit 0))" in out, out
+    assert "rolling test.gyyx.cn back to v1.3.0" in out
+    assert deployed.cdctl("unpin", "test.gyyx.cn", "--env", "develop").returncode == 0

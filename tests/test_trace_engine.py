@@ -7,6 +7,7 @@ import hashlib
 import json
 import socket
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -82,6 +83,13 @@ def test_promote_carries_the_build_git_id_and_war_over_and_is_refused_when_it_is
     commit(project, "later")
     refused = project.cdctl("promote", DOMAIN, "--version", "v1.2.0", "--yes")
     assert refused.returncode == 2 and "runs v1.3.0, not v1.2.0 (--version)" in refused.stderr
+    # At a terminal it shows what differs and asks; "n" changes nothing.
+    asked = subprocess.run(["script", "-qec", f"{sys.executable} -m cdctl --project-dir {project.root} promote {DOMAIN}",
+                            "/dev/null"], input="n\n", capture_output=True, text=True, cwd=project.root,
+                           env=project.env(), timeout=300)
+    assert "spec.replicas: 1 in develop -> 2 in master" in asked.stdout and "Apply this change? [y/N]" in asked.stdout
+    assert "cancelled: nothing was changed" in asked.stdout, asked.stdout[-2000:]
+    assert ("Deployment", "test-gyyx-cn") not in project.manifests("master")
 
     done = project.cdctl("promote", DOMAIN, "--version", "v1.3.0", "--yes")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -224,10 +224,9 @@ class _Plan:
                                      self._refresh(targets), only_site=False)
 
 
-def checked_settings(project_dir: Path, stack: str, domain: str, version: str | None,
-                     need_war: bool = True) -> StackSettings:
+def checked_settings(project_dir: Path, stack: str, domain: str, version: str | None) -> StackSettings:
     """Everything a deploy needs, checked before anything changes (ConfigError: exit 2)."""
-    return checked_deploy(project_dir, stack, domain, version, need_war)[0]
+    return checked_deploy(project_dir, stack, domain, version)[0]
 
 
 def checked_deploy(project_dir: Path, stack: str, domain: str, version: str | None,
