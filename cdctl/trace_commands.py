@@ -91,7 +91,10 @@ def cmd_diff(args: argparse.Namespace, project_dir: Path) -> int:
         print(printable(f"  {name:<11} {old or '-'} -> {new or '-'}"))
     if not diff.changed:
         print("  the record is the same")
-    print("".join(diff.objects) if diff.objects else "  the Kubernetes objects are the same", end="" if diff.objects else "\n")
+    if diff.objects:
+        sys.stdout.write("".join(diff.objects))
+    else:
+        print("  the Kubernetes objects are the same")
     return 0
 
 
