@@ -7,12 +7,14 @@ from typing import Any
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
 from cdctl import engine_commands, promote_command, trace_commands
 from tomcat_cd.core import conventions, domain_file
 from tomcat_cd.driver.engine import EngineMissing
+from tomcat_cd.driver.pulumi_cli import EngineError
 from tomcat_cd.core.errors import EXIT_BAD_INPUT, ConfigError, Problem, raise_if_any
 from tomcat_cd.core.model import load_sites
 from tomcat_cd.core.plan import build_plan
@@ -186,7 +188,17 @@ def late_positionals(parser: argparse.ArgumentParser, args: argparse.Namespace, 
         setattr(args, name, value)
 
 
+def restore_interrupts() -> None:
+    """Take SIGINT back if cdctl was started with it ignored, as a shell starts a background job
+    (`cdctl ... &`, and Jenkins' `sh` steps, which run in the background): ignored, it stays
+    ignored in Pulumi's plugins, and Pulumi, which stops each plugin with SIGINT, waited its
+    grace period for them at the end of every update (4.8 s a deploy, measured)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
+    restore_interrupts()
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     late_positionals(parser, args, rest)
@@ -211,6 +223,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
         print(f"{len(err.problems)} problem(s); nothing was written or changed", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (OSError, EngineMissing) as err:
+    except (OSError, EngineMissing, EngineError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

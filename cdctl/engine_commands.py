@@ -20,7 +20,7 @@ from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, printable, raise_if_any
 from tomcat_cd.core.history import DomainRecord, domain_history, rollback_target
 from tomcat_cd.core.platform_settings import is_platform
-from tomcat_cd.core.settings import Build, StackSettings, load_stack_file, read_stack_values
+from tomcat_cd.core.settings import Build, StackSettings, load_stack_file, read_stack_values, saves_state_at_end
 from tomcat_cd.core.stack_file import BUILD_ID, VERSION
 from tomcat_cd.core.urns import SITE_CHILD_TYPES
 from tomcat_cd.driver.deploy import Cancelled, Deployer, SiteChange, checked_deploy, checked_settings, who
@@ -33,6 +33,7 @@ from tomcat_cd.driver.record import sync_checkout
 from tomcat_cd.driver.update import Interrupted
 
 ENGINE_FAILED = 1
+SKIP_CHECKPOINTS_ENV = "PULUMI_SKIP_CHECKPOINTS"
 # As a shell reports a command ended by that signal.
 EXIT_SIGNALLED = 128
 
@@ -220,6 +221,7 @@ def _stack_argument(argv: list[str]) -> str | None:
 
 # Commands that run the program: the checkout's stack file must first hold what runs.
 RUNS_PROGRAM = frozenset({"up", "update", "preview", "pre", "refresh", "destroy"})
+CHANGES_STATE = RUNS_PROGRAM - {"preview", "pre"}
 
 
 def cmd_pulumi(args: argparse.Namespace, project_dir: Path) -> int:
@@ -227,25 +229,36 @@ def cmd_pulumi(args: argparse.Namespace, project_dir: Path) -> int:
     pulumi = pulumi_command(project_dir)
     stack = _stack_argument(args.pulumi_args)
     if stack and (project_dir / f"Pulumi.{stack}.yaml").exists() and args.pulumi_args[:1] != ["stack"]:
+        cli = PulumiCli(project_dir, stack)
         # A stack with a file in the project is created in the backend on first use.
-        subprocess.run([pulumi, "stack", "select", "--create", stack], cwd=project_dir, env=env,
-                       check=True, capture_output=True)
+        cli.select(create=True)
         if args.pulumi_args[:1] and args.pulumi_args[0] in RUNS_PROGRAM and not is_platform(
                 stack, read_stack_values(project_dir, stack)[1]):
-            cli = PulumiCli(project_dir, stack)
             with environment_lock(project_dir, stack, cli.env["PULUMI_BACKEND_URL"], warn):
                 sync_checkout(cli, warn)
-                return subprocess.run([pulumi, *_with_parallel(args.pulumi_args, project_dir, stack)],
-                                      cwd=project_dir, env=env).returncode
+                settings = load_stack_file(project_dir, stack)
+                if args.pulumi_args[0] in CHANGES_STATE:
+                    env = _with_checkpoints(env, cli, settings.checkpoints)
+                return subprocess.run([pulumi, *_with_parallel(args.pulumi_args, settings.parallel)], cwd=project_dir,
+                                      env=env).returncode
     return subprocess.run([pulumi, *args.pulumi_args], cwd=project_dir, env=env).returncode
 
 
-def _with_parallel(pulumi_args: list[str], project_dir: Path, stack: str) -> list[str]:
+def _with_parallel(pulumi_args: list[str], parallel: int) -> list[str]:
     """The stack's `parallel` as `--parallel`, unless the caller gave one."""
     if any(a in ("-p", "--parallel") or a.startswith(("--parallel=", "-p=")) for a in pulumi_args):
         return pulumi_args
-    parallel = load_stack_file(project_dir, stack).parallel
     return [*pulumi_args, f"--parallel={parallel}"]
+
+
+def _with_checkpoints(env: dict[str, str], cli: PulumiCli, checkpoints: str) -> dict[str, str]:
+    """The engine's environment, told to save the state only at the end when the stack's
+    `checkpoints` says so (saves_state_at_end)."""
+    if checkpoints == "each-step" or not saves_state_at_end(checkpoints, len(cli.resource_urns())):
+        return env
+    warn(f"stack {cli.stack}: the state is saved when the update ends, not after each step (checkpoints: "
+         f"{checkpoints}{', an empty stack' if checkpoints == 'auto' else ''})")
+    return {**env, SKIP_CHECKPOINTS_ENV: "true"}
 
 
 def cmd_unlock(args: argparse.Namespace, project_dir: Path) -> int:

@@ -14,9 +14,13 @@ fail() {
   exit 1
 }
 
+# A step that runs this long or longer reports its time (a build, a download): a first set-up
+# on a new machine then says where its minutes went.
+REPORT_AFTER_SECONDS=${REPORT_AFTER_SECONDS:-20}
+
 # run STEP-NAME CMD...: run a command quietly, and on failure name the step and show its tail.
 run() {
-  local name=$1 log
+  local name=$1 log started=$SECONDS
   shift
   log=$(mktemp)
   if ! "$@" >"$log" 2>&1; then
@@ -25,6 +29,10 @@ run() {
     fail "step '$name' failed: $*"
   fi
   rm -f "$log"
+  local took=$((SECONDS - started))
+  if [ "$took" -ge "$REPORT_AFTER_SECONDS" ]; then
+    step "$name took $((took / 60)) min $((took % 60)) s"
+  fi
 }
 
 install_debian() { # PACKAGE BINARY...: Debian packages whose services tests start themselves on loopback

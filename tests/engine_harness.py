@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -46,6 +47,14 @@ class EngineProject:
     def cdctl(self, *args: str, timeout: float = 600, **extra: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "cdctl", "--project-dir", str(self.root), *args],
                               cwd=self.root, env=self.env(**extra), capture_output=True, text=True, timeout=timeout)
+
+    def engine_calls(self, *args: str) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+        """cdctl ARGS, and the Pulumi CLI calls it made (each one's arguments)."""
+        out = self.root.parent / "engine-calls.json"
+        done = subprocess.run([sys.executable, str(REPO / "tests" / "engine_calls.py"), str(out), "--project-dir",
+                               str(self.root), *args], cwd=self.root, env=self.env(), capture_output=True, text=True,
+                              timeout=600)
+        return done, json.loads(out.read_text())
 
     def pulumi(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return self.cdctl("pulumi", *args, timeout=timeout)

@@ -138,3 +138,23 @@ def test_a_site_on_a_platform_port_is_refused_naming_both(project, tmp_path):
     assert platform.err.splitlines()[0] == ("error: Pulumi.platform.yaml: tomcat-cd:kibana.nodePort: 31001 is also "
                                             "the develop NodePort of test.gyyx.cn (domains/test.gyyx.cn.yaml)")
     assert not (tmp_path / "d").exists() and not (tmp_path / "p").exists()
+
+
+def test_what_cdctl_runs_gets_sigint_back_when_cdctl_was_started_with_it_ignored():
+    """A background job (`&`, Jenkins' `sh`) starts with SIGINT ignored; passed on, Pulumi's
+    plugins ignored the SIGINT Pulumi stops them with, and every update waited for them."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+    child = "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    script = ("import subprocess, sys; from cdctl.cli import restore_interrupts; restore_interrupts(); "
+              f"subprocess.run([sys.executable, '-c', {child!r}])")
+    ignored = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731
+    repo = str(Path(__file__).resolve().parent.parent)
+    without = subprocess.run([sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', "
+                              f"{child!r}])"], preexec_fn=ignored, capture_output=True, text=True, check=True)
+    restored = subprocess.run([sys.executable, "-c", script], preexec_fn=ignored, capture_output=True, text=True,
+                              check=True, cwd=repo)
+    assert without.stdout.strip() == "True"
+    assert restored.stdout.strip() == "False"

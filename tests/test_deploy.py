@@ -257,14 +257,40 @@ error: update failed
 
 def test_a_whole_stack_run_gets_the_stacks_parallel_unless_the_caller_gave_one(project):
     from cdctl.engine_commands import _with_parallel
-    assert _with_parallel(["up", "--yes"], project.root, "develop") == ["up", "--yes", "--parallel=128"]
+    from tomcat_cd.core.settings import load_stack_file
+    assert _with_parallel(["up", "--yes"], load_stack_file(project.root, "develop").parallel) == [
+        "up", "--yes", "--parallel=128"]
     for given in (["up", "-p", "4"], ["up", "--parallel=4"], ["preview", "--parallel", "4"]):
-        assert _with_parallel(given, project.root, "develop") == given
+        assert _with_parallel(given, 128) == given
     stack = project.root / "Pulumi.develop.yaml"
     document = yaml.safe_load(stack.read_text())
     document["config"]["tomcat-cd:parallel"] = 16
     stack.write_text(yaml.safe_dump(document))
-    assert _with_parallel(["destroy"], project.root, "develop") == ["destroy", "--parallel=16"]
+    assert _with_parallel(["destroy"], load_stack_file(project.root, "develop").parallel) == ["destroy", "--parallel=16"]
+
+
+@pytest.mark.parametrize("checkpoints,resources,at_end", [
+    ("auto", 0, True), ("auto", 1, False), ("each-step", 0, False), ("at-end", 600, True)])
+def test_a_whole_stack_update_saves_the_state_at_the_end_only_where_a_crash_loses_nothing(checkpoints, resources,
+                                                                                          at_end):
+    from tomcat_cd.core.settings import saves_state_at_end
+    assert saves_state_at_end(checkpoints, resources) is at_end
+
+
+@pytest.mark.parametrize("given,expected", [
+    (None, "auto"), ("at-end", "at-end"), ("sometimes", "must be one of auto, each-step, at-end, got 'sometimes'")])
+def test_checkpoints_is_a_stack_setting(project, given, expected):
+    from tomcat_cd.core.errors import ConfigError
+    from tomcat_cd.core.settings import load_stack_file
+    stack = project.root / "Pulumi.develop.yaml"
+    document = yaml.safe_load(stack.read_text())
+    if given is not None:
+        document["config"]["tomcat-cd:checkpoints"] = given
+    stack.write_text(yaml.safe_dump(document))
+    try:
+        assert load_stack_file(project.root, "develop").checkpoints == expected
+    except ConfigError as err:
+        assert str(err.problems[0]) == f"Pulumi.develop.yaml: tomcat-cd:checkpoints: {expected}"
 
 
 PINNED = {"test.gyyx.cn": {"by": "alice", "at": "2026-12-02T10:00:00Z", "reason": "order page broken", "version": "v1.2.0"}}

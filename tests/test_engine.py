@@ -228,3 +228,41 @@ def test_the_state_read_from_a_file_backend_is_what_pulumi_stack_export_prints(e
     direct = cli.export()
     assert urns_of(direct) == urns_of(printed) and len(urns_of(direct)) >= 10
     assert direct["deployment"]["resources"] == printed["deployment"]["resources"]
+
+
+def test_a_one_site_deploy_makes_only_the_engine_calls_it_needs(engine_project):
+    """On a stack the file backend holds: no `stack select`, the stack file's config read once,
+    one update, and the update's log names the site's change, not the stack's outputs."""
+    up(engine_project)
+    done, calls = engine_project.engine_calls("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop",
+                                              "--yes")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    verbs = [" ".join(call[:2]) for call in calls]
+    assert "stack select" not in verbs
+    assert [call for call in calls if call[:2] == ["config", "--show-secrets=false"]] == [
+        ["config", "--show-secrets=false", "--json", "--stack", "develop"]]
+    updates = [call for call in calls if call[0] == "up"]
+    assert len(updates) == 1 and "--suppress-outputs" in updates[0]
+    assert "v1.3.0" in done.stdout and "--outputs:--" not in done.stdout and "nodePort" not in done.stdout
+    assert image_of(engine_project, "test.gyyx.cn").split(":")[-1].startswith("v1.3.0")
+
+
+def test_a_deploy_to_a_stack_the_backend_lacks_makes_it_first(engine_project):
+    done, calls = engine_project.engine_calls("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop",
+                                              "--yes")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert calls[0][:3] == ["stack", "select", "--create"]
+
+
+def test_a_first_import_saves_the_state_when_it_ends_and_later_updates_after_each_step(engine_project):
+    """checkpoints: auto. The import's one save still holds every resource it made."""
+    from tomcat_cd.driver.pulumi_cli import PulumiCli
+    first = engine_project.pulumi("up", "-s", "develop", "--yes", "--skip-preview")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "stack develop: the state is saved when the update ends, not after each step (checkpoints: auto, " \
+           "an empty stack)" in first.stderr
+    urns = PulumiCli(engine_project.root, "develop").resource_urns()
+    assert {urn.rsplit("::", 1)[1] for urn in urns} >= {"test-gyyx-cn-deployment", "shop-gyyx-cn-service", "develop"}
+    again = engine_project.pulumi("up", "-s", "develop", "--yes", "--skip-preview")
+    assert again.returncode == 0 and "the state is saved when the update ends" not in again.stderr
+    assert PulumiCli(engine_project.root, "develop").resource_urns() == urns

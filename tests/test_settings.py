@@ -56,7 +56,7 @@ def test_unknown_stack_name_needs_an_explicit_environment():
     ({}, "Pulumi.develop.yaml: tomcat-cd:harborHost: is required"),
     ({"harborHost": "h.example.com", "harborPasword": "x"},
      "Pulumi.develop.yaml: tomcat-cd:harborPasword: unknown key (known keys: baseImage, buildImages, builder, builderEndpoint, "
-     "builds, domainsDir, elasticsearchPassword, elasticsearchUrl, elasticsearchUsername, environment, harborHost, "
+     "builds, checkpoints, domainsDir, elasticsearchPassword, elasticsearchUrl, elasticsearchUsername, environment, harborHost, "
      "harborPassword, harborUsername, healthGate, images, kubeconfig, markers, nodeAddress, notifyFormat, notifyOn, "
      "notifySecret, notifyUrl, parallel, pins, "
      "protectNamespace, renderDir, target, versions, warRoot)"),

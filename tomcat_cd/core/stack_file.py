@@ -37,6 +37,7 @@ TARGETS = ("render", "cluster")
 # Pulumi's own default runs a few operations at once, each Deployment's await (its rollout and
 # minReadySeconds) holding one: a first import of 200 sites queued for 18 minutes (README).
 PARALLEL_DEFAULT = 128
+CHECKPOINTS = ("auto", "each-step", "at-end")
 # `pulumi config set --path` stores 1.10 as a number unless told otherwise.
 STRING_HINT = " (set it with pulumi config set --path --type string)"
 VERSION_WHAT = "a version such as v1.2.0 (letters, digits, . _ -)"
@@ -51,6 +52,12 @@ def _version(value: Any) -> Any:
 def _target(value: Any) -> Any:
     if value not in TARGETS:
         raise own_error(f"must be render or cluster, got {value!r}")
+    return value
+
+
+def _checkpoints(value: Any) -> Any:
+    if value not in CHECKPOINTS:
+        raise own_error(f"must be one of {', '.join(CHECKPOINTS)}, got {value!r}")
     return value
 
 
@@ -132,6 +139,9 @@ class StackFile(Strict):
     protect_namespace: TextBool | None = None
     parallel: Annotated[TextInt, Between(1, 1000)] = Field(
         PARALLEL_DEFAULT, description="resource operations a whole-stack update runs at once (pulumi --parallel)")
+    checkpoints: Annotated[str, BeforeValidator(_checkpoints)] = Field(
+        "auto", description="when a whole-stack update saves the state: each-step, at-end, or auto (at-end for a "
+                            "first import into an empty stack, else each-step)")
     versions: dict[str, Any] = Field(default_factory=dict, description="deployed version per domain")
     builds: dict[str, Any] = Field(default_factory=dict, description="what built each domain's version")
     images: dict[str, Any] = Field(default_factory=dict, description="each domain's pushed images, newest first")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,9 @@ def urns_of(state: dict[str, Any]) -> set[str]:
 class PulumiCli:
     project_dir: Path
     stack: str
+    _config: dict[str, Any] | None = field(default=None, init=False, repr=False)
+    """The stack file's config as last read or written through this CLI: a change reads it
+    before and after writing the record, and each read is a CLI call."""
 
     def __post_init__(self) -> None:
         self.env = engine_env(self.project_dir)
@@ -83,7 +86,11 @@ class PulumiCli:
         return any(s.get("name", "").rsplit("/", 1)[-1] == self.stack for s in json.loads(listed.stdout or "[]"))
 
     def select(self, create: bool = True) -> None:
-        """Make the stack the workspace's; with `create`, make it in the backend first if new."""
+        """Make the stack the workspace's; with `create`, make it in the backend first if new.
+        Every call names its stack (`--stack`), so a stack a file backend already holds needs
+        no call."""
+        if create and self._checkpoint_file() is not None:
+            return
         done = subprocess.run([pulumi_command(self.project_dir), "stack", "select", *(["--create"] if create else []),
                                self.stack], cwd=self.project_dir, env=self.env, capture_output=True, text=True)
         if done.returncode != 0:
@@ -169,7 +176,9 @@ class PulumiCli:
 
     def config(self) -> dict[str, Any]:
         """The checkout's stack config, secrets left encrypted: key -> {value, secret, ...}."""
-        return self.json("read config", "config", "--show-secrets=false") or {}
+        if self._config is None:
+            self._config = self.json("read config", "config", "--show-secrets=false") or {}
+        return dict(self._config)
 
     def secret(self, key: str) -> str:
         """A `tomcat-cd:` secret's value, decrypted by the engine (never printed)."""
@@ -177,6 +186,7 @@ class PulumiCli:
 
     def set_config(self, values: dict[str, Any], removed: list[str]) -> None:
         """Write structured values in one call (`config set` would store 1.10 as a number)."""
+        self._config = None
         if values:
             payload = {key: {"value": json.dumps(value), "objectValue": value, "secret": False}
                        for key, value in values.items()}
