@@ -88,7 +88,8 @@ ROUNDS = 3
 def one_site_deploy(project, work: Path, kubeconfig: Path) -> list[tuple[float, float]]:
     """With every site deployed, ROUNDS times one after the other: `cdctl deploy` of a new
     version of one site (refresh included), then `kubectl apply` of that site's rendered
-    objects at yet another version + rollout status. (seconds, seconds) per round."""
+    objects at yet another version + rollout status. (seconds, seconds) per round; a round
+    whose deploy returns before kubectl finds its rollout ended stops the benchmark."""
     domain = "site000.bench.example.com"
     name = conventions.k8s_name(domain)
     kubectl = [str(KUBECTL), "--kubeconfig", str(kubeconfig)]
@@ -100,6 +101,10 @@ def one_site_deploy(project, work: Path, kubeconfig: Path) -> list[tuple[float, 
         done = project.cdctl("deploy", domain, "--version", version, "--env", "develop", "--yes", timeout=1800)
         cdctl_s = time.perf_counter() - started
         assert done.returncode == 0, done.stderr[-2000:]
+        # A deploy waits for its rollout: kubectl, asked at once, must find it ended.
+        now = subprocess.run([*kubectl, "-n", "develop", "rollout", "status", f"deployment/{name}", "--watch=false"],
+                             capture_output=True, text=True)
+        assert "successfully rolled out" in now.stdout, f"round {round_}: cdctl returned mid-rollout: {now.stdout}"
         out = work / f"one-site-{round_}"
         project.cdctl("render", "--stack", "develop", "--out", str(out))
         files = [p for p in (out / "k8s").rglob("*.yaml") if yaml.safe_load(p.read_text())["metadata"]["name"] == name]

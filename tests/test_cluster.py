@@ -94,6 +94,9 @@ def rolling(cluster: Path, project, *cdctl_args: str) -> list[tuple[int, int, st
         stop.set()
         watcher.join()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    # kubectl's own reading of the Deployment at the moment cdctl returned: no waiting here.
+    now = kubectl(cluster, "rollout", "status", "deployment/test-gyyx-cn", "-n", "master", "--watch=false")
+    assert "successfully rolled out" in now.stdout, f"cdctl returned before its rollout ended: {now.stdout}"
     return seen
 
 
