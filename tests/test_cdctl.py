@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import yaml
 
-from conftest import GIT_ID, cdctl
+from conftest import GIT_ID, REPO, cdctl
 
 
 def test_check_accepts_the_example_domains():
@@ -78,6 +80,9 @@ def test_version_override_acts_like_jenkins_version(tmp_path):
 def test_render_removes_files_of_sites_no_longer_deployed(project, tmp_path):
     out = tmp_path / "out"
     assert cdctl("--project-dir", str(project.root), "render", "--stack", "develop", "--out", str(out)).code == 0
+    (out / "k8s/develop/by-hand.yaml").write_text("kind: Stale\n")
+    (out / "build/linked").symlink_to(out / "build/shop.gyyx.cn")
+    (out / "notes.txt").write_text("not render's\n")
     project.stack("develop", """
         config:
           tomcat-cd:harborHost: harbor.gyyx.cn
@@ -86,6 +91,8 @@ def test_render_removes_files_of_sites_no_longer_deployed(project, tmp_path):
     assert cdctl("--project-dir", str(project.root), "render", "--stack", "develop", "--out", str(out)).code == 0
     assert not (out / "k8s/develop/deployment-shop-gyyx-cn.yaml").exists()
     assert not (out / "build/shop.gyyx.cn").exists()
+    assert not (out / "k8s/develop/by-hand.yaml").exists() and not (out / "build/linked").is_symlink()
+    assert (out / "notes.txt").is_file() and (out / "build/test.gyyx.cn/Dockerfile").is_file()
 
 
 def test_bad_input_writes_nothing(project, tmp_path):
@@ -158,3 +165,12 @@ def test_what_cdctl_runs_gets_sigint_back_when_cdctl_was_started_with_it_ignored
                               check=True, cwd=repo)
     assert without.stdout.strip() == "True"
     assert restored.stdout.strip() == "False"
+
+
+def test_an_engine_that_cannot_be_found_is_one_line_not_a_traceback():
+    # Without HOME, scripts/install-pulumi cannot say where its cache is.
+    done = subprocess.run([sys.executable, "-m", "cdctl", "history", "test.gyyx.cn", "--env", "develop"], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)})
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: {REPO}/scripts/install-pulumi --print-path failed: {REPO}/scripts/versions.env: line 3: HOME: unbound variable"]
