@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from cdctl import engine_commands, promote_command, trace_commands
+from cdctl import parsers
 from tomcat_cd.core import conventions, domain_file
 from tomcat_cd.driver.engine import EngineMissing
 from tomcat_cd.driver.pulumi_cli import EngineError
@@ -172,9 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "`# yaml-language-server: $schema=../schemas/domain.schema.json` at the top of a domain "
                     "file makes an editor check it while it is typed.")
     schema.set_defaults(func=cmd_schema)
-    engine_commands.add_commands(commands)
-    trace_commands.add_commands(commands)
-    promote_command.add_commands(commands)
+    parsers.add_commands(commands)
     return parser
 
 

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from cdctl import release_commands
-from cdctl.release_commands import add_force, forced_reason, gate_after_deploy, warn
+from cdctl.release_commands import forced_reason, gate_after_deploy, warn
 from tomcat_cd.core import conventions
 from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, printable, raise_if_any
@@ -292,74 +291,3 @@ def cmd_env(args: argparse.Namespace, project_dir: Path) -> int:
     for key in sorted(env):
         print(f"export {key}={shlex.quote(env[key])}")
     return 0
-
-
-def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    def site_command(name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
-        """A command about one domain in one environment: DOMAIN and --env, then its own options."""
-        parser = commands.add_parser(name, help=help, description=description or help)
-        parser.add_argument("domain", metavar="DOMAIN")
-        parser.add_argument("--env", required=True, choices=conventions.ENVIRONMENTS,
-                            help="the environment, i.e. the stack (Jenkins' BRANCH)")
-        return parser
-
-    deploy = site_command(
-        "deploy", "deploy one version of one domain to an environment",
-        "Check the domain file and the war, record the version and build in the stack config, "
-        "show the preview, then update only this site's resources. In cluster mode the health gate then "
-        "watches the new version (the domain file's gate:); if it fails, the domain is rolled back to the "
-        "version it had, pinned there, and cdctl exits 4. A pinned domain or a frozen environment is "
-        "refused (exit 2) unless --force --reason.")
-    deploy.add_argument("--version", required=True, help="the developers' version, e.g. v1.2.0 (Jenkins' VERSION)")
-    deploy.add_argument("--build-id", help="the Jenkins build number (default: $BUILD_NUMBER)")
-    deploy.add_argument("--yes", action="store_true", help="apply without asking (needed when not at a terminal)")
-    add_force(deploy)
-    deploy.set_defaults(func=cmd_deploy)
-
-    delete = site_command("delete", "remove a domain from an environment (Jenkins' TYPE=delete)")
-    delete.add_argument("--yes", action="store_true", help="apply without asking")
-    add_force(delete)
-    delete.set_defaults(func=cmd_delete)
-
-    history = site_command("history", "the versions a domain had in an environment, newest first")
-    history.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    history.set_defaults(func=cmd_history)
-
-    rollback = site_command(
-        "rollback", "re-apply the version a domain had before, as a new update",
-        "Re-apply, from the stack's update history, the version (and image) the domain had "
-        "before the running one, or the one named with --to.")
-    target = rollback.add_mutually_exclusive_group()
-    target.add_argument("--to", metavar="VERSION", help="the earlier version to bring back")
-    target.add_argument("--steps", type=int, default=1, help="how many versions back (default 1)")
-    rollback.add_argument("--yes", action="store_true", help="apply without asking")
-    add_force(rollback)
-    rollback.set_defaults(func=cmd_rollback)
-
-    drift = site_command(
-        "drift", "what was changed by hand on the cluster since the last update (exit 3 if any)",
-        "Compare the site's live objects with the last update (a dry-run refresh). "
-        "Exit 0: none; 3: drift found (the next deploy puts it back).")
-    drift.set_defaults(func=cmd_drift)
-
-    unlock = commands.add_parser(
-        "unlock", help="release the stack lock of an update that was killed (exit 1 if its holder still runs)",
-        description="Release a Pulumi stack lock whose holder is gone (a pulumi killed mid-update), stop the "
-                    "plugins it left behind, and put the checkout's stack file back in step with what runs. "
-                    "A lock whose holder still runs is left alone.")
-    unlock.add_argument("--env", required=True, choices=conventions.ENVIRONMENTS, help="the environment (stack)")
-    unlock.set_defaults(func=cmd_unlock)
-
-    pulumi = commands.add_parser(
-        "pulumi", help="run this project's Pulumi CLI in local mode (e.g. cdctl pulumi up -s develop)",
-        description="Run the Pulumi CLI built by scripts/install-pulumi with this project's environment: "
-                    "a file backend in .state/pulumi unless PULUMI_BACKEND_URL is set. A stack with a "
-                    "Pulumi.<stack>.yaml here is created in the backend on first use.")
-    pulumi.add_argument("pulumi_args", nargs=argparse.REMAINDER, metavar="ARGS")
-    pulumi.set_defaults(func=cmd_pulumi)
-
-    env = commands.add_parser("env", help="print the shell exports that make plain `pulumi` run in local mode",
-                              description='Use as: eval "$(cdctl env)"')
-    env.set_defaults(func=cmd_env)
-    release_commands.add_commands(commands)
-

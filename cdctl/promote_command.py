@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from cdctl.engine_commands import confirm_or_yes, forced_note, run_change
-from cdctl.release_commands import add_force, forced_reason, warn
+from cdctl.release_commands import forced_reason, warn
 from tomcat_cd.core import conventions
 from tomcat_cd.core.diff import environment_differences, site_objects
 from tomcat_cd.core.errors import Problem, printable, raise_if_any
@@ -98,21 +98,3 @@ def cmd_promote(args: argparse.Namespace, project_dir: Path) -> int:
     return run_change(args, project_dir, settings, SiteChange(args.domain, row.version, build, message,
                                                               forced=forced, action="promote", pushed=pushed),
                       gate=True)
-
-
-def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    promote = commands.add_parser(
-        "promote", help="deploy to master the exact image that runs in develop (by digest, no rebuild)",
-        description="Deploy to --to the image digest, version, build id, war sha256 and cd git id that run in "
-                    "--from; the registry gets the tag <version>-<to>-<git> for the same digest. Prints what "
-                    "differs between the two environments first and asks at a terminal. Refused (exit 2) when "
-                    "the running version failed its health gate, is pinned as bad, or is not --version. The "
-                    "health gate then judges it in --to as after a deploy.")
-    promote.add_argument("domain", metavar="DOMAIN")
-    promote.add_argument("--from", dest="source", default="develop", choices=conventions.ENVIRONMENTS,
-                         help="where it was tested (default develop)")
-    promote.add_argument("--to", default="master", choices=conventions.ENVIRONMENTS, help="default master")
-    promote.add_argument("--version", help="the version the caller means: refused if --from runs another")
-    promote.add_argument("--yes", action="store_true", help="apply without asking (needed when not at a terminal)")
-    add_force(promote)
-    promote.set_defaults(func=cmd_promote)

@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import Problem, raise_if_any
 from tomcat_cd.core.gate import Verdict
 from tomcat_cd.core.model import Site, load_sites
@@ -181,12 +180,6 @@ def cmd_unfreeze(args: argparse.Namespace, project_dir: Path) -> int:
     return _record_change(args, project_dir, FREEZE_KEY, None, f"unfreeze {args.env} by {who()}")
 
 
-def add_force(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--force", action="store_true",
-                        help="go past the domain's pin or the environment's freeze (needs --reason)")
-    parser.add_argument("--reason", help="why: recorded in the update's message")
-
-
 def forced_reason(args: argparse.Namespace) -> str | None:
     """--force's reason, None without --force; --reason alone is refused."""
     if not args.force:
@@ -194,36 +187,3 @@ def forced_reason(args: argparse.Namespace) -> str | None:
             raise_if_any([Problem("command line", "--reason", "goes with --force")])
         return None
     return reason_text(args.reason)
-
-
-def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    def env_option(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--env", required=True, choices=conventions.ENVIRONMENTS,
-                            help="the environment, i.e. the stack (Jenkins' BRANCH)")
-
-    pin = commands.add_parser(
-        "pin", help="hold a domain at the version it runs: its deploys are refused until unpin",
-        description="Hold a domain at its running version. The pin lives in the stack's record (every Jenkins "
-                    "agent sees it) and shows in cdctl history; a deploy of the domain is refused (exit 2) "
-                    "unless --force --reason. A failed health gate pins the domain itself.")
-    pin.add_argument("domain", metavar="DOMAIN")
-    env_option(pin)
-    pin.add_argument("--reason", required=True, help="why, in one line (shown to whoever deploys next)")
-    pin.set_defaults(func=cmd_pin)
-
-    unpin = commands.add_parser("unpin", help="lift a domain's pin")
-    unpin.add_argument("domain", metavar="DOMAIN")
-    env_option(unpin)
-    unpin.set_defaults(func=cmd_unpin)
-
-    freeze = commands.add_parser(
-        "freeze", help="refuse every deploy of an environment until unfreeze (e.g. master during a sale)",
-        description="Freeze an environment: every deploy, rollback and delete is refused (exit 2) unless "
-                    "--force --reason. Lives in the stack's record, like a pin.")
-    env_option(freeze)
-    freeze.add_argument("--reason", required=True, help="why, in one line")
-    freeze.set_defaults(func=cmd_freeze)
-
-    unfreeze = commands.add_parser("unfreeze", help="lift an environment's freeze")
-    env_option(unfreeze)
-    unfreeze.set_defaults(func=cmd_unfreeze)

@@ -96,29 +96,3 @@ def cmd_diff(args: argparse.Namespace, project_dir: Path) -> int:
     else:
         print("  the Kubernetes objects are the same")
     return 0
-
-
-def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    status = commands.add_parser(
-        "status", help="every domain in every environment: version, digest, build, when, by, gate, pin, replicas",
-        description="What runs where, from each stack's history and state; in cluster mode also the replicas "
-                    "available (and, with --drift, what was changed by hand); with Elasticsearch configured, "
-                    "the gate verdict of each running version from its marker.")
-    status.add_argument("--env", choices=conventions.ENVIRONMENTS, help="one environment (default: both)")
-    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    status.add_argument("--html", metavar="DIR", help="write a static page (DIR/index.html, a timeline and "
-                                                      "diff pages per domain; no server, no CDN)")
-    status.add_argument("--drift", action="store_true", help="also compare each site with the cluster (slow)")
-    status.set_defaults(func=cmd_status)
-
-    diff = commands.add_parser(
-        "diff", help="what changed for a domain between two updates (default: the previous deploy and the current)",
-        description="The record (version, build id, git id, image digest, war sha256) and a unified diff of the "
-                    "site's Kubernetes objects as the two updates applied them. FROM and TO are update numbers "
-                    "or versions (cdctl history shows both).")
-    diff.add_argument("domain", metavar="DOMAIN")
-    diff.add_argument("--env", required=True, choices=conventions.ENVIRONMENTS, help="the environment (stack)")
-    diff.add_argument("start", nargs="?", metavar="FROM", help="update number or version (default: the previous)")
-    diff.add_argument("end", nargs="?", metavar="TO", help="update number or version (default: the current)")
-    diff.add_argument("--json", action="store_true", help="print JSON")
-    diff.set_defaults(func=cmd_diff, late_positionals=("start", "end"))

@@ -53,13 +53,28 @@ def test_no_module_imports_a_private_module_of_another_package():
     assert wrong == []
 
 
-def test_cdctl_help_does_not_import_pulumi():
-    code = ("import sys\nfrom cdctl.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_kubernetes')))")
+def loaded_by(argv: list[str], prefixes: tuple[str, ...]) -> list[str]:
+    """The modules of `prefixes` a fresh interpreter has loaded after `cdctl ARGV`."""
+    code = (f"import sys\nfrom cdctl.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            f"print(sorted(m for m in sys.modules if m.startswith({prefixes!r})))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "CD_GIT_ID": "abc1234"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])
+
+
+def test_cdctl_help_does_not_import_pulumi():
+    assert loaded_by(["--help"], ("pulumi",)) == []
+
+
+def test_help_check_and_render_load_no_driver_but_the_engine_errors_they_name(tmp_path):
+    """The drivers (deploy, Kubernetes, Elasticsearch, ...) load only for the commands that use them."""
+    needed = ["tomcat_cd.driver", "tomcat_cd.driver.engine", "tomcat_cd.driver.pulumi_cli"]
+    for argv in (["--help"], ["check"], ["render", "--stack", "develop", "--out", str(tmp_path / "out")]):
+        assert loaded_by(argv, ("tomcat_cd.driver",)) == needed, argv
+    # A command that needs them loads them (it fails here at once: no such domain).
+    assert "tomcat_cd.driver.deploy" in loaded_by(["history", "no-such.example.com", "--env", "develop"],
+                                                  ("tomcat_cd.driver",))
 
 
 @pytest.mark.checker

@@ -29,9 +29,18 @@ def engine_paths(project_dir: Path) -> tuple[Path, Path]:
     """(folder holding `pulumi`, PULUMI_HOME holding the plugins), as installed; asked of
     scripts/install-pulumi once per process, since a deploy needs them at every step."""
     script = str(_install_script(project_dir))
-    bin_dir = subprocess.run([script, "--print-path"], capture_output=True, text=True, check=True).stdout.strip()
-    home = subprocess.run([script, "--print-home"], capture_output=True, text=True, check=True).stdout.strip()
-    return Path(bin_dir), Path(home)
+
+    def ask(option: str) -> Path:
+        try:
+            done = subprocess.run([script, option], capture_output=True, text=True)
+        except OSError as err:
+            raise EngineMissing(f"{script}: {err.strerror}") from None
+        if done.returncode != 0:
+            said = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            raise EngineMissing(f"{script} {option} failed: {said}")
+        return Path(done.stdout.strip())
+
+    return ask("--print-path"), ask("--print-home")
 
 
 def backend_folder(backend_url: str) -> Path | None:
