@@ -95,6 +95,20 @@ def test_render_removes_files_of_sites_no_longer_deployed(project, tmp_path):
     assert (out / "notes.txt").is_file() and (out / "build/test.gyyx.cn/Dockerfile").is_file()
 
 
+def test_a_sites_own_tomcat_file_changes_that_site_only_on_a_re_render(project, tmp_path):
+    """Identical build-context files are shared (hard links); a re-render replaces one, never writes into it."""
+    out = tmp_path / "out"
+    render = lambda: cdctl("--project-dir", str(project.root), "render", "--stack", "master", "--out", str(out))
+    assert render().code == 0
+    shared = [out / f"build/{d}/tomcat/logging.properties" for d in ("api.gyyx.cn", "shop.gyyx.cn", "test.gyyx.cn")]
+    assert len({p.stat().st_ino for p in shared}) == 1 and shared[0].stat().st_nlink == 3
+    default = shared[0].read_text()
+    project.write("domains/test.gyyx.cn/tomcat/logging.properties", "handlers = java.util.logging.ConsoleHandler\n")
+    assert render().code == 0
+    assert shared[2].read_text() == "handlers = java.util.logging.ConsoleHandler\n"
+    assert shared[0].read_text() == shared[1].read_text() == default and shared[0].stat().st_nlink == 2
+
+
 def test_bad_input_writes_nothing(project, tmp_path):
     out = tmp_path / "out"
     project.domain("test.gyyx.cn", "nodePort: 32001\nhosts: ['10.0.0.300 db']\n")
