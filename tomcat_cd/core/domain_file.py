@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from tomcat_cd.core import conventions, gate
 from tomcat_cd.core.fields import ENV_NAME, QUANTITY, type_name
-from tomcat_cd.core.schema import AS_STRING_LIST, Between, Matches, Strict, own_error
+from tomcat_cd.core.schema import AS_STRING_LIST, Between, Matches, OneOf, Strict, own_error
 
 HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
 PROBE_PATH = re.compile(r"/[^\s]*")
@@ -133,12 +133,6 @@ def _gate_checks(checks: list[str]) -> list[str]:
     return checks
 
 
-def _down_choice(value: Any) -> Any:
-    if value not in gate.ON_ELASTICSEARCH_DOWN:
-        raise own_error(f"must be {' or '.join(gate.ON_ELASTICSEARCH_DOWN)}, got {value!r}")
-    return value
-
-
 DEFAULT_GATE = gate.GateRule()
 
 
@@ -165,7 +159,7 @@ class Gate(Strict):
         DEFAULT_GATE.max_restarts, description="container restarts of the new pods allowed in the window (default 0)")
     lag_seconds: Annotated[int, Between(0, 600)] = Field(
         DEFAULT_GATE.lag_seconds, description="how long the last count waits for Filebeat to ship (default 15)")
-    on_elasticsearch_down: Annotated[str, BeforeValidator(_down_choice)] = Field(
+    on_elasticsearch_down: Annotated[str, OneOf(gate.ON_ELASTICSEARCH_DOWN)] = Field(
         DEFAULT_GATE.on_elasticsearch_down, description="fail (default) or warn when Elasticsearch does not answer")
 
     def rule(self) -> gate.GateRule:

@@ -14,7 +14,7 @@ from tomcat_cd.core.fields import QUANTITY
 from tomcat_cd.core.hosts.inventory import (ADDRESS, CIDR, DASHBOARD_IMAGES, DEFAULT_KEY_SECRET, ENDPOINT, IMAGE,
                                             NODE_NAME, RSYNC_TARGET, SECRET_NAME, USER, VERSION, WEAVE_NET_MANIFEST,
                                             WEAVE_NET_POD_SUBNET)
-from tomcat_cd.core.schema import AS_STRING_LIST, Between, Matches, Strict, TextBool, TextInt, json_text_decoded, own_error
+from tomcat_cd.core.schema import AS_STRING_LIST, Between, Matches, OneOf, Strict, TextBool, TextInt, json_text_decoded, own_error
 from tomcat_cd.core.stack_file import TARGETS
 
 IMAGE_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -28,12 +28,6 @@ PLATFORM_PORTS = (30000, 32767)
 Port = Annotated[TextInt, Between(1, 65535)]
 PlatformPort = Annotated[TextInt, Between(*PLATFORM_PORTS)]
 ImageTag = Annotated[str, Matches(IMAGE_TAG, "an image tag such as 8.19.21")]
-
-
-def _target(value: Any) -> Any:
-    if value not in TARGETS:
-        raise own_error(f"must be render or cluster, got {value!r}")
-    return value
 
 
 def _image(value: str) -> str:
@@ -148,7 +142,7 @@ class PlatformFile(Strict):
 
     role: str | None = None
     domains_dir: str = "domains"
-    target: Annotated[str, BeforeValidator(_target)] | None = None
+    target: Annotated[str, OneOf(TARGETS)] | None = None
     kubeconfig: str | None = None
     render_dir: str | None = None
     elastic: ElasticFields = ElasticFields()

@@ -77,6 +77,26 @@ class Between:
         return {**handler(schema), "minimum": self.low, "maximum": self.high}
 
 
+@dataclass(frozen=True)
+class OneOf:
+    """`Annotated[str, OneOf(choices)]`: one of a few words, checked before the type (so that
+    `target: 3` is told as a wrong choice, not a wrong type)."""
+
+    choices: tuple[str, ...]
+
+    def check(self, value: Any) -> Any:
+        if value not in self.choices:
+            what = " or ".join(self.choices) if len(self.choices) == 2 else f"one of {', '.join(self.choices)}"
+            raise own_error(f"must be {what}, got {value!r}")
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), "enum": list(self.choices)}
+
+
 def _list_of_strings(value: Any) -> Any:
     if not isinstance(value, list):
         raise own_error(f"must be a list of strings, got {type_name(value)}")

@@ -17,7 +17,7 @@ from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import Problems
 from tomcat_cd.core.events import ACTIONS, FORMATS, NOTIFY_DEFAULT
 from tomcat_cd.core.fields import type_name
-from tomcat_cd.core.schema import Between, Matches, Strict, TextBool, TextInt, json_text_decoded, own_error, problems_of
+from tomcat_cd.core.schema import Between, Matches, OneOf, Strict, TextBool, TextInt, json_text_decoded, own_error, problems_of
 
 VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 GIT_ID = re.compile(r"[0-9a-f]{7,40}")
@@ -46,30 +46,6 @@ VERSION_WHAT = "a version such as v1.2.0 (letters, digits, . _ -)"
 def _version(value: Any) -> Any:
     if not isinstance(value, str):
         raise own_error(f"must be {VERSION_WHAT}, got {type_name(value)}{STRING_HINT}")
-    return value
-
-
-def _target(value: Any) -> Any:
-    if value not in TARGETS:
-        raise own_error(f"must be render or cluster, got {value!r}")
-    return value
-
-
-def _checkpoints(value: Any) -> Any:
-    if value not in CHECKPOINTS:
-        raise own_error(f"must be one of {', '.join(CHECKPOINTS)}, got {value!r}")
-    return value
-
-
-def _notify_format(value: Any) -> Any:
-    if value not in FORMATS:
-        raise own_error(f"must be one of {', '.join(FORMATS)}, got {value!r}")
-    return value
-
-
-def _notify_kind(value: Any) -> Any:
-    if value not in (*ACTIONS, "gate-failed"):
-        raise own_error(f"must be one of {', '.join((*ACTIONS, 'gate-failed'))}, got {value!r}")
     return value
 
 
@@ -139,7 +115,7 @@ class StackFile(Strict):
     protect_namespace: TextBool | None = None
     parallel: Annotated[TextInt, Between(1, 1000)] = Field(
         PARALLEL_DEFAULT, description="resource operations a whole-stack update runs at once (pulumi --parallel)")
-    checkpoints: Annotated[str, BeforeValidator(_checkpoints)] = Field(
+    checkpoints: Annotated[str, OneOf(CHECKPOINTS)] = Field(
         "auto", description="when a whole-stack update saves the state: each-step, at-end, or auto (at-end for a "
                             "first import into an empty stack, else each-step)")
     versions: dict[str, Any] = Field(default_factory=dict, description="deployed version per domain")
@@ -158,14 +134,14 @@ class StackFile(Strict):
         None, description="where the gate's health check reaches the NodePorts (default: the first node's address)")
     markers: TextBool = Field(True, description="write a deploy marker to Elasticsearch (tomcat-cd-events-yyyy.MM) "
                                                 "for every deploy, rollback, promote, delete and gate verdict")
-    notify_format: Annotated[str, BeforeValidator(_notify_format)] = Field(
+    notify_format: Annotated[str, OneOf(FORMATS)] = Field(
         "generic", description="the webhook's format: generic, dingtalk, wecom or slack")
     notify_url: Any = Field(None, description="the webhook's URL, a Pulumi secret (or $TOMCAT_CD_NOTIFY_URL)")
     notify_secret: Any = Field(None, description="DingTalk's signing secret, a Pulumi secret "
                                                  "(or $TOMCAT_CD_NOTIFY_SECRET)")
-    notify_on: list[Annotated[str, BeforeValidator(_notify_kind)]] = Field(
+    notify_on: list[Annotated[str, OneOf((*ACTIONS, "gate-failed"))]] = Field(
         list(NOTIFY_DEFAULT), description="what notifies: deploy, rollback, promote, delete, gate, gate-failed")
-    target: Annotated[str, BeforeValidator(_target)] | None = None
+    target: Annotated[str, OneOf(TARGETS)] | None = None
     kubeconfig: str | None = None
     render_dir: str | None = None
 
