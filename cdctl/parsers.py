@@ -19,7 +19,6 @@ def command(module: str, name: str) -> Callable[[argparse.Namespace, Path], int]
     def run(args: argparse.Namespace, project_dir: Path) -> int:
         function: Callable[[argparse.Namespace, Path], int] = getattr(importlib.import_module(f"cdctl.{module}"), name)
         return function(args, project_dir)
-    run.__qualname__ = f"{module}.{name}"
     return run
 
 

@@ -318,3 +318,25 @@ def test_the_health_probe_asks_over_http_and_takes_2xx_and_3xx_only():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_ctrl_c_in_the_gate_window_leaves_an_interrupted_marker_and_stops(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from cdctl import release_commands
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    announced = []
+    monkeypatch.setattr(release_commands, "stack_gates", lambda settings: True)
+    monkeypatch.setattr(release_commands, "site_of", lambda *a: SimpleNamespace(gate=SimpleNamespace(enabled=True)))
+    monkeypatch.setattr(release_commands, "PulumiCli", lambda *a: "cli")
+    monkeypatch.setattr(release_commands, "run_gate", interrupted)
+    monkeypatch.setattr(release_commands, "announce_gate", lambda *a: announced.append(a[4:6]))
+    change = SimpleNamespace(domain="test.gyyx.cn", version="v1.3.0")
+    with pytest.raises(KeyboardInterrupt):
+        release_commands.gate_after_deploy(Path("."), SimpleNamespace(stack="master"), change,
+                                           SimpleNamespace(number=7), 0.0, refresh=False)
+    assert announced == [("interrupted", "interrupted in its window")]
+    assert "gate interrupted: test.gyyx.cn runs v1.3.0 without a verdict (update 7)" in capsys.readouterr().err

@@ -291,3 +291,6 @@ def test_a_promotion_is_refused_for_a_gate_failure_a_bad_pin_or_another_version(
     marked = with_gate_marker(site_status(DOMAIN, "develop", alone), {"update": 1, "result": "failed"})
     assert promotion_problem(marked, None, None) == \
         "v1.4.0's health gate failed (failed (update 1)): it is not promoted"
+    unjudged = with_gate_marker(site_status(DOMAIN, "develop", alone), {"update": 1, "result": "interrupted"})
+    assert promotion_problem(unjudged, None, None) == \
+        "v1.4.0's health gate was interrupted (interrupted (update 1)): deploy it again to have it judged"

@@ -26,6 +26,10 @@ DEFAULT_CHECKS = ("availability", "errors")
 ON_ELASTICSEARCH_DOWN = ("fail", "warn")
 
 
+# The result of a gate stopped in its window (Ctrl-C): no verdict, so not a pass.
+GATE_INTERRUPTED = "interrupted"
+
+
 @dataclass(frozen=True)
 class GateRule:
     """A domain's gate settings (domain file `gate:`), with their defaults."""

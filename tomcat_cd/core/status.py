@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from tomcat_cd.core.gate import GATE_INTERRUPTED
 from tomcat_cd.core.history import GATE_FAILED, SUCCEEDED, DomainRecord
 from tomcat_cd.core.settings import Pin
 
@@ -83,11 +84,14 @@ def with_gate_marker(status: SiteStatus, marker: dict[str, Any] | None) -> SiteS
 def promotion_problem(row: SiteStatus, pin: Pin | None, wanted: str | None) -> str | None:
     """Why the version running in the source environment may not be promoted, or None: its
     gate marker says its health gate failed (a gate that rolled back runs the version before
-    again: that one may go on), it is pinned as bad, or it is not the version the caller names."""
+    again: that one may go on) or was interrupted, it is pinned as bad, or it is not the version
+    the caller names."""
     if row.version is None:
         return "is not deployed there: nothing to promote"
     if row.gate.startswith("failed (update"):
         return f"{row.version}'s health gate failed ({row.gate}): it is not promoted"
+    if row.gate.startswith(f"{GATE_INTERRUPTED} (update"):
+        return f"{row.version}'s health gate was interrupted ({row.gate}): deploy it again to have it judged"
     if pin is not None and pin.failed_version == row.version:
         return f"{row.version} is pinned as bad: {pin.describe()}"
     if wanted is not None and wanted != row.version:

@@ -138,8 +138,9 @@ def announce(cli: PulumiCli, settings: StackSettings, change: SiteChange, result
     reporter(settings, cli.secret, warn).report(event)
 
 
-def announce_gate(cli: PulumiCli, settings: StackSettings, change: SiteChange, update: int, passed: bool,
+def announce_gate(cli: PulumiCli, settings: StackSettings, change: SiteChange, update: int, result: str,
                   figures: str, warn: Callable[[str], None]) -> None:
-    """The gate's verdict on the version `update` deployed, as its own event."""
-    verdict = replace(change, action="gate", message=f"gate {'passed' if passed else 'failed'} for update {update}")
-    announce(cli, settings, verdict, "passed" if passed else "failed", update, warn, figures)
+    """The gate's verdict on the version `update` deployed, as its own event: `result` is
+    passed, failed, or interrupted (Ctrl-C in its window: the version runs unjudged)."""
+    verdict = replace(change, action="gate", message=f"gate {result} for update {update}")
+    announce(cli, settings, verdict, result, update, warn, figures)
