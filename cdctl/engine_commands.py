@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from cdctl.release_commands import forced_reason, gate_after_deploy, warn
+from cdctl.release_commands import EXIT_SIGNALLED, forced_reason, gate_after_deploy, warn
 from tomcat_cd.core import conventions
 from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, printable, raise_if_any
@@ -33,8 +33,6 @@ from tomcat_cd.driver.update import Interrupted
 
 ENGINE_FAILED = 1
 SKIP_CHECKPOINTS_ENV = "PULUMI_SKIP_CHECKPOINTS"
-# As a shell reports a command ended by that signal.
-EXIT_SIGNALLED = 128
 
 
 def confirm_or_yes(args: argparse.Namespace) -> Callable[[], bool] | None:

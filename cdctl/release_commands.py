@@ -21,10 +21,12 @@ from tomcat_cd.driver.events import announce, announce_gate
 from tomcat_cd.driver.gate import GateTarget, GateWatch
 from tomcat_cd.driver.kube import KubeError, KubeReader
 from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
+from tomcat_cd.driver.update import Interrupted, signals_interrupt
 
 # The gate failed and the domain was rolled back (or had nothing to go back to): Jenkins
 # maps it to a failed build (jenkins/Jenkinsfile).
 GATE_FAILED = 4
+EXIT_SIGNALLED = 128  # + the signal's number, as a shell reports a process it stopped
 
 
 def warn(line: str) -> None:
@@ -97,13 +99,14 @@ def gate_after_deploy(project_dir: Path, settings: StackSettings, change: SiteCh
         return 0
     cli = PulumiCli(project_dir, settings.stack)
     try:
-        verdict = run_gate(cli, settings, site, change.version, deploy_started)
-    except KeyboardInterrupt:
+        with signals_interrupt():
+            verdict = run_gate(cli, settings, site, change.version, deploy_started)
+    except Interrupted as err:
         # The version stays, unjudged: its marker says so, and promote refuses it.
-        print(f"\ngate interrupted: {change.domain} runs {change.version} without a verdict (update "
+        print(f"\ngate {err}: {change.domain} runs {change.version} without a verdict (update "
               f"{applied.number}); cdctl promote refuses it until a deploy's gate passes", file=sys.stderr)
-        announce_gate(cli, settings, change, applied.number, GATE_INTERRUPTED, "interrupted in its window", warn)
-        raise
+        announce_gate(cli, settings, change, applied.number, GATE_INTERRUPTED, f"{err} in its window", warn)
+        return EXIT_SIGNALLED + err.signum
     print(verdict.line(change.domain, change.version))
     announce_gate(cli, settings, change, applied.number, "passed" if verdict.passed else "failed",
                   "; ".join(map(str, verdict.results)), warn)

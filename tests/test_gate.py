@@ -5,8 +5,12 @@ in the record and in history."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -320,23 +324,26 @@ def test_the_health_probe_asks_over_http_and_takes_2xx_and_3xx_only():
         server.server_close()
 
 
-def test_ctrl_c_in_the_gate_window_leaves_an_interrupted_marker_and_stops(monkeypatch, capsys):
-    from types import SimpleNamespace
-
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_an_abort_in_the_gate_window_leaves_an_interrupted_marker(monkeypatch, capsys, signum, code):
     from cdctl import release_commands
 
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
+    def watching(*args, **kwargs):
+        os.kill(os.getpid(), signum)  # what Ctrl-C or Jenkins' abort sends while the gate waits
+        time.sleep(5)
+        raise AssertionError("the signal did not stop the gate")
 
     announced = []
     monkeypatch.setattr(release_commands, "stack_gates", lambda settings: True)
     monkeypatch.setattr(release_commands, "site_of", lambda *a: SimpleNamespace(gate=SimpleNamespace(enabled=True)))
     monkeypatch.setattr(release_commands, "PulumiCli", lambda *a: "cli")
-    monkeypatch.setattr(release_commands, "run_gate", interrupted)
+    monkeypatch.setattr(release_commands, "run_gate", watching)
     monkeypatch.setattr(release_commands, "announce_gate", lambda *a: announced.append(a[4:6]))
     change = SimpleNamespace(domain="test.gyyx.cn", version="v1.3.0")
-    with pytest.raises(KeyboardInterrupt):
-        release_commands.gate_after_deploy(Path("."), SimpleNamespace(stack="master"), change,
-                                           SimpleNamespace(number=7), 0.0, refresh=False)
-    assert announced == [("interrupted", "interrupted in its window")]
-    assert "gate interrupted: test.gyyx.cn runs v1.3.0 without a verdict (update 7)" in capsys.readouterr().err
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    assert release_commands.gate_after_deploy(Path("."), SimpleNamespace(stack="master"), change,
+                                              SimpleNamespace(number=7), 0.0, refresh=False) == code
+    name = signal.Signals(signum).name
+    assert announced == [("interrupted", f"interrupted by {name} in its window")]
+    assert f"gate interrupted by {name}: test.gyyx.cn runs v1.3.0 without a verdict (update 7)" in capsys.readouterr().err
+    assert {s: signal.getsignal(s) for s in handlers} == handlers, "the handlers cdctl had are back"

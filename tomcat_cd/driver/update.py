@@ -9,6 +9,7 @@ its children when `pulumi` dies, and it stops every one that is left once `pulum
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from tomcat_cd.core import conventions
 from tomcat_cd.core.urns import TARGETED_SITE_ENV
@@ -33,6 +34,21 @@ class Interrupted(Exception):
     def __init__(self, signum: int):
         self.signum = signum
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM (Ctrl-C, a Jenkins abort) raise `Interrupted` in the block, so that
+    what cdctl waits for (a gate's window) can say how it ended before cdctl stops."""
+    def stop(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @dataclass(frozen=True)
