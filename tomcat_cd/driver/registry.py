@@ -56,8 +56,8 @@ class Registry:
                 if err.code == 401 and attempt == 0 and challenge.lower().startswith("bearer") and not self.token:
                     self.token = self._bearer(challenge, repository)
                     continue
-                raise RegistryError(f"{self.host} answered {err.code} to {request.get_method()} "
-                                    f"{urllib.parse.urlsplit(request.full_url).path}") from None
+                url = urllib.parse.urlsplit(request.full_url)  # the registry, or its token service
+                raise RegistryError(f"{url.netloc} answered {err.code} to {request.get_method()} {url.path}") from None
             except OSError as err:
                 raise RegistryError(f"{self.host}: {getattr(err, 'reason', err)}") from None
         raise RegistryError(f"{self.host} refused the credentials")
