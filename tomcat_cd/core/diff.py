@@ -108,19 +108,15 @@ def default_pair(records: list[DomainRecord]) -> tuple[DomainRecord | None, Doma
     if live is None:
         return None, None
     current = live
-    while current + 1 < len(done) and _ran(done[current + 1]) == _ran(done[live]) and \
+    while current + 1 < len(done) and done[current + 1].ran == done[live].ran and \
             done[current + 1].result == SUCCEEDED:
         current += 1
-    previous = next((i for i in range(current + 1, len(done)) if _ran(done[i]) != _ran(done[live])), None)
+    previous = next((i for i in range(current + 1, len(done)) if done[i].ran != done[live].ran), None)
     if previous is None:
         return None, done[current]
-    while previous + 1 < len(done) and _ran(done[previous + 1]) == _ran(done[previous]):
+    while previous + 1 < len(done) and done[previous + 1].ran == done[previous].ran:
         previous += 1
     return done[previous], done[current]
-
-
-def _ran(record: DomainRecord) -> tuple[str | None, str, str, str]:
-    return record.version, record.build_id, record.git_id, record.image
 
 
 def site_objects(state: Mapping[str, Any], domain: str) -> dict[str, Any]:

@@ -43,6 +43,12 @@ class DomainRecord:
     """`<tag>@<digest>` of the version's image, when the record holds its push."""
 
     @property
+    def ran(self) -> tuple[str | None, str, str, str]:
+        """What the domain ran: version, build, git id and image. An update that changed only a
+        pin, or another domain, ran the same thing."""
+        return self.version, self.build_id, self.git_id, self.image
+
+    @property
     def digest(self) -> str:
         return self.image.split("@", 1)[1] if "@" in self.image else ""
 
@@ -173,9 +179,7 @@ def rollback_target(records: list[DomainRecord], domain: str, to: str | None = N
     (exit 2) with a message saying what the history holds when there is no such version."""
     deployed = [r for r in records if r.result == SUCCEEDED]
     # A pin or an unpin changes no version: it is no step back.
-    deployed = [r for i, r in enumerate(deployed) if i + 1 == len(deployed) or
-                (r.version, r.build_id, r.git_id) != (deployed[i + 1].version, deployed[i + 1].build_id,
-                                                      deployed[i + 1].git_id)]
+    deployed = [r for i, r in enumerate(deployed) if i + 1 == len(deployed) or r.ran != deployed[i + 1].ran]
     live = deployed[0].version if deployed else None
     seen, earlier = {live}, []
     for record in deployed[1:] if deployed else []:

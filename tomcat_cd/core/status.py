@@ -47,10 +47,6 @@ class SiteStatus:
         return data
 
 
-def _same_run(a: DomainRecord, b: DomainRecord) -> bool:
-    return (a.version, a.build_id, a.git_id) == (b.version, b.build_id, b.git_id)
-
-
 def site_status(domain: str, environment: str, records: list[DomainRecord]) -> SiteStatus:
     """The domain's row from its history (newest first, as domain_history gives it)."""
     done = [r for r in records if r.result in (SUCCEEDED, GATE_FAILED)]
@@ -63,7 +59,7 @@ def site_status(domain: str, environment: str, records: list[DomainRecord]) -> S
     # Back over the pins and unpins of this same version, to the update that put it in place
     # (a rollback to it is such an update: what ran between ended there).
     for record in done[done.index(live) + 1:]:
-        if record.result != SUCCEEDED or not _same_run(record, live):
+        if record.result != SUCCEEDED or record.ran != live.ran:
             break
         start = record
     gate = ""
