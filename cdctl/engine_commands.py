@@ -29,6 +29,7 @@ from tomcat_cd.driver.events import announce
 from tomcat_cd.driver.locking import environment_lock, pulumi_locks, release_stale_locks, stop_orphaned_plugins
 from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
 from tomcat_cd.driver.record import sync_checkout
+from tomcat_cd.driver.status import read_updates
 from tomcat_cd.driver.update import Interrupted
 
 ENGINE_FAILED = 1
@@ -135,15 +136,11 @@ def _existing_cli(args: argparse.Namespace, project_dir: Path) -> PulumiCli:
 
 def _records(args: argparse.Namespace, project_dir: Path) -> list[DomainRecord]:
     _check_domain_version(args.domain, None)
-    # One CLI call: a stack the backend does not know says so itself. Only the versions and
-    # builds maps are read: the secrets stay encrypted (and unread).
-    try:
-        updates = PulumiCli(project_dir, args.env).history()
-    except EngineError as err:
-        if "no stack named" not in err.detail:
-            raise
+    # Only the versions and builds maps are read: the secrets stay encrypted (and unread).
+    updates = read_updates(PulumiCli(project_dir, args.env))
+    if updates is None:
         raise_if_any([Problem(f"stack {args.env}", "", NEVER_DEPLOYED)])
-    return domain_history(updates, args.domain)
+    return domain_history(updates or [], args.domain)
 
 
 def cmd_history(args: argparse.Namespace, project_dir: Path) -> int:

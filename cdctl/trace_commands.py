@@ -62,7 +62,7 @@ def cmd_status(args: argparse.Namespace, project_dir: Path) -> int:
 
 def domain_diff(project_dir: Path, env: str, domain: str, start: str | None, end: str | None) -> SiteDiff:
     cli = PulumiCli(project_dir, env)
-    entries = read_history(read_updates(cli))
+    entries = read_history(read_updates(cli) or [])
     records = records_of(entries, domain)
     if not records:
         raise_if_any([Problem(f"stack {env}", domain, "has never been deployed there")])

@@ -29,13 +29,14 @@ class StackView:
     entries: list[Entry]
 
 
-def read_updates(cli: PulumiCli) -> list[dict[str, Any]]:
-    """The stack's updates, newest first; none for a stack the backend does not have yet."""
+def read_updates(cli: PulumiCli) -> list[dict[str, Any]] | None:
+    """The stack's updates, newest first, in one CLI call; None when the backend does not have
+    the stack (the CLI says so itself)."""
     try:
         return cli.history()
     except EngineError as err:
         if "no stack named" in err.detail:
-            return []
+            return None
         raise
 
 
@@ -43,7 +44,7 @@ def stack_view(project_dir: Path, stack: str, domains: list[str], warn: Callable
                drift: bool = False) -> StackView:
     cli = PulumiCli(project_dir, stack)
     settings = load_stack_file(project_dir, stack)
-    entries = read_history(read_updates(cli))
+    entries = read_history(read_updates(cli) or [])
     images = running_images(cli.export()) if entries else {}
     rows = []
     for domain in sorted(set(domains) | domains_of(entries)):
