@@ -48,6 +48,33 @@ def test_the_cluster_has_three_labelled_nodes(cluster):
     assert sum(n["metadata"]["labels"].get("tomcat-cd/elasticsearch") == "true" for n in nodes) == 1
 
 
+def test_a_first_import_takes_over_the_objects_an_interrupted_one_left(cluster, tmp_path_factory):
+    """`checkpoints: auto` saves a first import's state once, at the end: an import killed
+    before it leaves objects in the cluster and none in the state. The next import must take
+    them over, not fail on them. Runs before `deployed` exists, and leaves the cluster empty."""
+    project = make_engine_project(tmp_path_factory.mktemp("interrupted"), kubeconfig=cluster)
+    for domain, version in (("test.gyyx.cn", "v1.2.0"), ("shop.gyyx.cn", "v2.4.0")):
+        project.add_war(domain, version)
+    out = tmp_path_factory.mktemp("left-behind")
+    assert project.cdctl("render", "--stack", "develop", "--out", str(out)).returncode == 0
+    left = sorted((out / "k8s").rglob("*.yaml"), key=lambda p: p.parent.name != "_cluster")
+    try:
+        for path in left:  # what the killed import had applied, server-side as Pulumi applies
+            applied = kubectl(cluster, "apply", "--server-side", "-f", str(path))
+            assert applied.returncode == 0, applied.stderr
+        result = project.pulumi("up", "-s", "develop", "--yes", "--skip-preview")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert "the state is saved when the update ends" in result.stderr
+        deployment = json.loads(kubectl(cluster, "get", "deployment", "test-gyyx-cn", "-n", "develop", "-o", "json",
+                                        "--show-managed-fields").stdout)
+        managers = {entry["manager"] for entry in deployment["metadata"]["managedFields"]}
+        assert any(m.startswith("pulumi-kubernetes") for m in managers), managers
+        urns = project.pulumi("stack", "--show-urns", "-s", "develop").stdout
+        assert urns.count("kubernetes:apps/v1:Deployment::") == 2 and "kubernetes:core/v1:Namespace::" in urns
+    finally:
+        kubectl(cluster, "delete", "namespace", "develop", "--wait=true", "--timeout=120s")
+
+
 def test_pulumi_up_creates_every_object_and_rollouts_complete(cluster, deployed):
     for namespace, sites in (("develop", ("shop-gyyx-cn", "test-gyyx-cn")),
                              ("master", ("api-gyyx-cn", "shop-gyyx-cn", "test-gyyx-cn"))):
