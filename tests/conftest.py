@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -93,6 +94,13 @@ def empty_project(tmp_path) -> Project:
     proj = Project(root)
     proj.stack("develop", "config:\n  tomcat-cd:harborHost: harbor.example.com\n")
     return proj
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port nothing listens on at `address` now, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
 
 
 def require_installed(present: bool, reason: str) -> None:

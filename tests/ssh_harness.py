@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import require_installed
+from conftest import free_port, require_installed
 from tomcat_cd.core.hosts.script import exports
 
 SSHD = Path("/usr/sbin/sshd")
@@ -28,12 +28,6 @@ READ_ONLY = ("dpkg-query", "swapon", "crictl --runtime-endpoint unix:///run/cont
 def require_sshd() -> None:
     require_installed(SSHD.exists() and shutil.which("ssh") is not None,
                       "OpenSSH is not installed (scripts/install-checkers installs Debian's openssh-server)")
-
-
-def free_port(address: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cdctl, require_installed
+from conftest import REPO, cdctl, free_port, require_installed
 
 pytestmark = pytest.mark.checker
 BIN = Path(sys.executable).parent
@@ -131,12 +130,6 @@ def test_tomcat_configtest_catches_a_misspelt_attribute(rendered, catalina_home,
     proc = catalina(catalina_home, base, "configtest")
     complaints = digester_complaints(proc.stdout + proc.stderr)
     assert any("fileDateFormt" in line for line in complaints), proc.stdout + proc.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_tomcat_writes_access_and_tomcat_logs_where_the_volumes_are(rendered, catalina_home, tmp_path):

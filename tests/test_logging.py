@@ -197,7 +197,8 @@ def test_tomcat_records_with_stack_traces_become_one_event_each(catalina_log_wit
 @pytest.fixture(scope="module")
 def catalina_log_with_trace(tmp_path_factory, platform_render) -> str:
     """Real catalina output: Tomcat with the generated conf deploying an app whose web.xml is broken."""
-    from test_checkers import catalina, catalina_base, free_port, require
+    from conftest import free_port
+    from test_checkers import catalina, catalina_base, require
     from conftest import REPO
     out = subprocess.run([str(REPO / "scripts/install-checkers"), "--print-path"], capture_output=True, text=True)
     home = require(Path(out.stdout.strip()), "scripts/install-checkers")

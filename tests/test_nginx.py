@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, require_installed
+from conftest import REPO, free_port, require_installed
 from tomcat_cd.core import conventions
 from tomcat_cd.core.builders import nginx
 from tomcat_cd.core.model import load_sites
@@ -90,12 +89,6 @@ class Node(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_a_real_nginx_balances_over_the_nodes_and_logs_per_site(sites, tmp_path):

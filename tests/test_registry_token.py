@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_port
 from pipeline.harness import TOOLS, require_pipeline, wait_for
 from tomcat_cd.driver.registry import Registry, RegistryError
 
@@ -67,12 +67,6 @@ class TokenService(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
