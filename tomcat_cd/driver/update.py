@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from tomcat_cd.core import conventions
 from tomcat_cd.core.urns import TARGETED_SITE_ENV
@@ -37,18 +37,24 @@ class Interrupted(Exception):
 
 
 @contextlib.contextmanager
-def signals_interrupt() -> Iterator[None]:
-    """SIGINT and SIGTERM (Ctrl-C, a Jenkins abort) raise `Interrupted` in the block, so that
-    what cdctl waits for (a gate's window) can say how it ended before cdctl stops."""
-    def stop(signum: int, frame: object) -> None:
-        raise Interrupted(signum)
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+def on_interrupt(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """`handler` for SIGINT and SIGTERM (Ctrl-C, a Jenkins abort) in the block; the handlers
+    cdctl had before, after it."""
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, handler_before in previous.items():
+            signal.signal(signum, handler_before)
+
+
+def signals_interrupt() -> contextlib.AbstractContextManager[None]:
+    """SIGINT and SIGTERM raise `Interrupted` in the block, so that what cdctl waits for (a
+    gate's window) can say how it ended before cdctl stops."""
+    def stop(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    return on_interrupt(stop)
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,7 @@ def stream(cli: PulumiCli, args: list[str], env: dict[str, str], out: Callable[[
     """Run `pulumi ARGS`, each line to `out`; (exit code, output). Raises Interrupted."""
     received: list[int] = []
 
-    def forward(signum: int, _frame: object) -> None:
+    def forward(signum: int, _frame: Any) -> None:
         received.append(signum)
         try:
             process.send_signal(signal.SIGINT)  # a second one makes Pulumi stop at once
@@ -132,17 +138,15 @@ def stream(cli: PulumiCli, args: list[str], env: dict[str, str], out: Callable[[
     _become_subreaper()
     process = subprocess.Popen(cli.command(*args), cwd=cli.project_dir, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     lines: list[str] = []
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line.rstrip("\n"))
-            out(lines[-1])
-        code = process.wait()
+        with on_interrupt(forward):
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line.rstrip("\n"))
+                out(lines[-1])
+            code = process.wait()
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
         stop_leftovers()
     if received:
         raise Interrupted(received[0])
