@@ -63,7 +63,7 @@ def sync_tree(root: Path, files: dict[str, bytes], owned: tuple[str, ...] = ("",
     first_of: dict[bytes, str] = {}
     twins = [(first_of.setdefault(files[path], path), path) for path in changed]
     with ThreadPoolExecutor(max_workers=8) as pool:  # overlaps the file system's latency
-        list(pool.map(lambda path: _replace(root / path, files[path]), first_of.values()))
+        list(pool.map(lambda path: _write(root / path, files[path], replace=path in existing), first_of.values()))
     for first, path in twins:
         if first != path:
             (root / path).unlink(missing_ok=True)
@@ -100,8 +100,9 @@ def write_build_context(context: BuildContext, dest: Path, with_war: bool) -> No
             shutil.copyfile(context.war_source, target)
 
 
-def _replace(path: Path, data: bytes) -> None:
-    if path.exists():
+def _write(path: Path, data: bytes, replace: bool) -> None:
+    """`replace`: the file exists (the walk saw it), so a new one takes its place by rename."""
+    if replace:
         temporary = path.with_name(f".{path.name}.render")
         temporary.write_bytes(data)
         os.replace(temporary, path)
