@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from bench.fixtures import REPO, make_project
 
@@ -73,21 +74,20 @@ def time_kustomize(binary: str, rendered: Path, repeat: int) -> float:
     files = sorted(p.relative_to(rendered) for p in rendered.rglob("*.yaml"))
     (rendered / "kustomization.yaml").write_text(
         "resources:\n" + "".join(f"  - {f.as_posix()}\n" for f in files))
-    best = float("inf")
-    for _ in range(repeat):
-        os.sync()
-        started = time.perf_counter()
-        subprocess.run([binary, "build", str(rendered)], check=True, capture_output=True)
-        best = min(best, time.perf_counter() - started)
-    return best
+    return best_run(repeat, lambda run: [binary, "build", str(rendered)])
 
 
 def time_copy(rendered: Path, work: Path, repeat: int) -> float:
+    return best_run(repeat, lambda run: ["cp", "-r", str(rendered), str(work / f"copy{run}")])
+
+
+def best_run(repeat: int, command: Callable[[int], list[str]]) -> float:
+    """The fastest of `repeat` runs of `command(run)`, each after a `sync`."""
     best = float("inf")
     for run in range(repeat):
         os.sync()
         started = time.perf_counter()
-        subprocess.run(["cp", "-r", str(rendered), str(work / f"copy{run}")], check=True)
+        subprocess.run(command(run), check=True, capture_output=True)
         best = min(best, time.perf_counter() - started)
     return best
 
