@@ -72,7 +72,7 @@ def test_help_check_and_render_load_no_driver_but_the_engine_errors_they_name(tm
     needed = ["tomcat_cd.driver", "tomcat_cd.driver.engine", "tomcat_cd.driver.pulumi_cli"]
     for argv in (["--help"], ["check"], ["render", "--stack", "develop", "--out", str(tmp_path / "out")]):
         assert loaded_by(argv, ("tomcat_cd.driver",)) == needed, argv
-    # A command that needs them loads them (it fails here at once: no such domain).
+    # A command that needs them loads them (here it then stops at once: without HOME no engine is found).
     assert "tomcat_cd.driver.deploy" in loaded_by(["history", "no-such.example.com", "--env", "develop"],
                                                   ("tomcat_cd.driver",))
 
