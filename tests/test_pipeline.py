@@ -409,7 +409,7 @@ def test_nothing_logged_while_elasticsearch_is_down_is_lost(pipe, pod_v1, elasti
 # The health gate, judged from what real Filebeat shipped of a real Tomcat's logs.
 
 GOOD, BROKEN = "v4.0.0", "v5.0.0"
-GATE = "gate:\n  windowSeconds: 45\n  lagSeconds: 20\n  checks: [availability, errors]\n  maxErrorsPerMinute: 2\n"
+GATE = "gate:\n  windowSeconds: 30\n  lagSeconds: 15\n  checks: [availability, errors]\n  maxErrorsPerMinute: 2\n"
 
 
 @pytest.fixture(scope="module")
