@@ -20,6 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 GIT_ID = "abc1234"
 
 
+# The two slowest modules (minutes each: a cluster, a whole pipeline) go out first, so that
+# with scripts/test's two workers neither is left running alone at the end.
+SLOWEST_MODULES = ("test_pipeline.py", "test_cluster.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in SLOWEST_MODULES)
+
+
 @pytest.fixture(autouse=True)
 def _fixed_git_id(monkeypatch):
     # Image tags carry the CD repo's git id; tests pin it so expectations are exact.

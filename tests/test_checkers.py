@@ -88,13 +88,17 @@ def catalina_home() -> Path:
     return require(Path(out.stdout.strip()), "scripts/install-checkers")
 
 
-def catalina_base(home: Path, context: Path, dest: Path, port: int = 8080) -> Path:
-    """A CATALINA_BASE laid out as the image lays it: Tomcat's stock conf, then the build context's."""
+def catalina_base(home: Path, context: Path, dest: Path, port: int | None = None) -> Path:
+    """A CATALINA_BASE laid out as the image lays it: Tomcat's stock conf, then the build context's.
+
+    The connector moves to a free port: even `configtest` binds it, and the pipeline's pod
+    holds 8080 on this host while its tests run beside these."""
     shutil.copytree(home / "conf", dest / "conf")
     shutil.copytree(context / "tomcat", dest / "conf", dirs_exist_ok=True)
-    if port != 8080:
-        server = dest / "conf/server.xml"
-        server.write_text(server.read_text().replace('port="8080"', f'port="{port}"'))
+    server = dest / "conf/server.xml"
+    conf = server.read_text()
+    assert 'port="8080"' in conf, "the generated server.xml no longer has the 8080 connector"
+    server.write_text(conf.replace('port="8080"', f'port="{port or free_port()}"'))
     for folder in ("logs", "accesslogs", "temp", "work", "webapps/ROOT"):
         (dest / folder).mkdir(parents=True, exist_ok=True)
     (dest / "webapps/ROOT/health").write_text("ok\n")
