@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from tomcat_cd.core.errors import Problem, raise_if_any
-from tomcat_cd.core.gate import GATE_INTERRUPTED, Verdict
+from tomcat_cd.core.gate import VERDICT_INTERRUPTED, Verdict
 from tomcat_cd.core.model import Site, load_sites
 from tomcat_cd.core.settings import Build, Pin, SiteMaps, StackSettings
 from tomcat_cd.core.stack_file import FREEZE_KEY, PIN_REASON
@@ -105,10 +105,10 @@ def gate_after_deploy(project_dir: Path, settings: StackSettings, change: SiteCh
         # The version stays, unjudged: its marker says so, and promote refuses it.
         print(f"\ngate {err}: {change.domain} runs {change.version} without a verdict (update "
               f"{applied.number}); cdctl promote refuses it until a deploy's gate passes", file=sys.stderr)
-        announce_gate(cli, settings, change, applied.number, GATE_INTERRUPTED, f"{err} in its window", warn)
+        announce_gate(cli, settings, change, applied.number, VERDICT_INTERRUPTED, f"{err} in its window", warn)
         return EXIT_SIGNALLED + err.signum
     print(verdict.line(change.domain, change.version))
-    announce_gate(cli, settings, change, applied.number, "passed" if verdict.passed else "failed",
+    announce_gate(cli, settings, change, applied.number, verdict.result,
                   "; ".join(map(str, verdict.results)), warn)
     if verdict.passed:
         return 0

@@ -72,8 +72,11 @@ def test_status_keeps_the_time_of_the_deploy_across_a_pin_and_reports_a_newer_fa
     row = site_status(DOMAIN, "master", domain_history(updates, DOMAIN))
     assert (row.version, row.update, row.pin.split(":")[0]) == ("v1.3.0", 1, "pinned at v1.3.0 by ops at 2026-12-02T10")
     assert row.last_failure == "update 3 failed" and row.gate == ""
-    assert with_gate_marker(row, {"update": 1, "result": "passed"}).gate == "passed (update 1)"
+    passed = with_gate_marker(row, {"update": 1, "result": "passed"})
+    assert (passed.gate, passed.gate_verdict) == ("passed (update 1)", "passed")
     assert with_gate_marker(row, {"update": 2, "result": "failed"}).gate == "", "a marker of another update"
+    odd = with_gate_marker(row, {"update": 1})
+    assert (odd.gate, odd.gate_verdict) == ("? (update 1)", ""), "no word, no verdict"
 
 
 def test_status_of_a_domain_never_deployed_or_deleted():
@@ -289,6 +292,7 @@ def test_a_promotion_is_refused_for_a_gate_failure_a_bad_pin_or_another_version(
     alone = domain_history([summary(1, *built("v1.4.0", "94", "ccccccc"))], DOMAIN)
     assert promotion_problem(site_status(DOMAIN, "develop", alone), None, None) is None
     marked = with_gate_marker(site_status(DOMAIN, "develop", alone), {"update": 1, "result": "failed"})
+    assert marked.as_json()["gate_verdict"] == "failed"
     assert promotion_problem(marked, None, None) == \
         "v1.4.0's health gate failed (failed (update 1)): it is not promoted"
     unjudged = with_gate_marker(site_status(DOMAIN, "develop", alone), {"update": 1, "result": "interrupted"})

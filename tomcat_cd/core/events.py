@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from tomcat_cd.core.gate import VERDICT_FAILED
+
 # Actions a marker records; which of them notify is the stack's `notifyOn`.
 ACTIONS = ("deploy", "rollback", "promote", "delete", "gate")
 # The default `notifyOn`: what a team wants in its chat, not every pin.
@@ -51,7 +53,7 @@ class Event:
     @property
     def kind(self) -> str:
         """What `notifyOn` names it by: the action, or `gate-failed` for a failed verdict."""
-        return "gate-failed" if self.action == "gate" and self.result == "failed" else self.action
+        return "gate-failed" if self.action == "gate" and self.result == VERDICT_FAILED else self.action
 
     @property
     def digest(self) -> str:

@@ -26,8 +26,12 @@ DEFAULT_CHECKS = ("availability", "errors")
 ON_ELASTICSEARCH_DOWN = ("fail", "warn")
 
 
-# The result of a gate stopped in its window (Ctrl-C): no verdict, so not a pass.
-GATE_INTERRUPTED = "interrupted"
+# A gate's result, as its marker in Elasticsearch records it and `cdctl promote` reads it back.
+VERDICT_PASSED = "passed"
+VERDICT_FAILED = "failed"
+# Stopped in its window (Ctrl-C): no verdict, so not a pass.
+VERDICT_INTERRUPTED = "interrupted"
+VERDICTS = (VERDICT_PASSED, VERDICT_FAILED, VERDICT_INTERRUPTED)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,10 @@ class Verdict:
     @property
     def failed(self) -> tuple[CheckResult, ...]:
         return tuple(r for r in self.results if not r.passed)
+
+    @property
+    def result(self) -> str:
+        return VERDICT_PASSED if self.passed else VERDICT_FAILED
 
     def line(self, domain: str, version: str) -> str:
         shown = self.failed or self.results

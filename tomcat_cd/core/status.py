@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from tomcat_cd.core.gate import GATE_INTERRUPTED
+from tomcat_cd.core.gate import VERDICT_FAILED, VERDICT_INTERRUPTED, VERDICTS
 from tomcat_cd.core.history import GATE_FAILED, SUCCEEDED, DomainRecord
 from tomcat_cd.core.settings import Pin
 
@@ -29,6 +29,8 @@ class SiteStatus:
     """The update that put this version in place."""
     gate: str = ""
     """`failed v5.0.0 (update 12), rolled back`, `passed (update 14)`, or "" (unknown)."""
+    gate_verdict: str = ""
+    """What the gate marker of this version's own update says (one of gate.VERDICTS), or ""."""
     pin: str = ""
     last_failure: str = ""
     """The newest update of the domain, when it failed: `update 15 failed`."""
@@ -67,14 +69,17 @@ def site_status(domain: str, environment: str, records: list[DomainRecord]) -> S
     if older and older[0].result == GATE_FAILED:
         gate = f"failed {older[0].version} (update {older[0].update}), rolled back"
     return SiteStatus(domain, environment, live.version, live.image or start.image, start.build_id, start.git_id,
-                      start.war_sha256, start.time, start.by, start.update, gate, live.pin, last_failure)
+                      start.war_sha256, start.time, start.by, start.update, gate=gate, pin=live.pin,
+                      last_failure=last_failure)
 
 
 def with_gate_marker(status: SiteStatus, marker: dict[str, Any] | None) -> SiteStatus:
     """The row with the verdict a gate marker gave the running version's update, if any."""
     if status.gate or marker is None or marker.get("update") != status.update:
         return status
-    return replace(status, gate=f"{marker.get('result', '?')} (update {status.update})")
+    result = str(marker.get("result", "?"))
+    return replace(status, gate=f"{result} (update {status.update})",
+                   gate_verdict=result if result in VERDICTS else "")
 
 
 def promotion_problem(row: SiteStatus, pin: Pin | None, wanted: str | None) -> str | None:
@@ -84,9 +89,9 @@ def promotion_problem(row: SiteStatus, pin: Pin | None, wanted: str | None) -> s
     the caller names."""
     if row.version is None:
         return "is not deployed there: nothing to promote"
-    if row.gate.startswith("failed (update"):
+    if row.gate_verdict == VERDICT_FAILED:
         return f"{row.version}'s health gate failed ({row.gate}): it is not promoted"
-    if row.gate.startswith(f"{GATE_INTERRUPTED} (update"):
+    if row.gate_verdict == VERDICT_INTERRUPTED:
         return f"{row.version}'s health gate was interrupted ({row.gate}): deploy it again to have it judged"
     if pin is not None and pin.failed_version == row.version:
         return f"{row.version} is pinned as bad: {pin.describe()}"
