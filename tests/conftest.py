@@ -21,7 +21,7 @@ GIT_ID = "abc1234"
 
 
 # The two slowest modules (minutes each: a cluster, a whole pipeline) go out first, so that
-# with scripts/test's two workers neither is left running alone at the end.
+# with scripts/test's workers neither is left running alone at the end.
 SLOWEST_MODULES = ("test_pipeline.py", "test_cluster.py")
 
 
