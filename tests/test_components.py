@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pulumi
@@ -135,12 +136,29 @@ def test_image_build_context_is_staged_and_pushed_to_harbor(project, tmp_path, m
 def test_a_builder_endpoint_becomes_a_remote_buildx_builder(project, tmp_path, monkeypatch):
     monkeypatch.setenv("TOMCAT_CD_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
-    config = {**stack_config(project, "develop"), "buildImages": True, "warRoot": str(_with_wars(tmp_path)),
-              "builderEndpoint": "tcp://buildkit.gyyx.local:1234"}
-    recorder = run_program(project.root, "develop", config, secret_keys=("harborPassword",))
+    with socket.create_server(("127.0.0.1", 0)) as buildkitd:  # the program first tries a connection
+        endpoint = f"tcp://127.0.0.1:{buildkitd.getsockname()[1]}"
+        config = {**stack_config(project, "develop"), "buildImages": True, "warRoot": str(_with_wars(tmp_path)),
+                  "builderEndpoint": endpoint}
+        recorder = run_program(project.root, "develop", config, secret_keys=("harborPassword",))
     assert {r.inputs["builder"]["name"] for r in recorder.of_type(IMAGE_TYPE)} == {"tomcat-cd"}
     instance = json.loads((tmp_path / "docker/buildx/instances/tomcat-cd").read_text())
-    assert instance["Driver"] == "remote" and instance["Nodes"][0]["Endpoint"] == "tcp://buildkit.gyyx.local:1234"
+    assert instance["Driver"] == "remote" and instance["Nodes"][0]["Endpoint"] == endpoint
+
+
+def test_a_builder_that_takes_no_connection_stops_the_program_before_any_resource(project, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOMCAT_CD_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    config = {**stack_config(project, "develop"), "buildImages": True, "warRoot": str(_with_wars(tmp_path)),
+              "builderEndpoint": f"unix://{tmp_path / 'no-buildkitd.sock'}"}
+    recorder = Recorder()
+    with pytest.raises(pulumi.RunError, match=r"^Pulumi.develop.yaml: tomcat-cd:builderEndpoint: builder tomcat-cd "
+                                              r"at unix://.*no-buildkitd.sock takes no connection \(No such file"):
+        run_program(project.root, "develop", config, secret_keys=("harborPassword",), recorder=recorder)
+    assert recorder.resources == [], "nothing registered"
+    # With no image to build (every version's digest recorded, or no image builds) nothing is tried.
+    config["buildImages"] = False
+    assert run_program(project.root, "develop", config, secret_keys=("harborPassword",)).of_type("kubernetes:apps/v1:Deployment")
 
 
 def test_a_version_whose_digest_the_record_holds_is_deployed_by_it_and_not_rebuilt(project, tmp_path, monkeypatch):
@@ -223,3 +241,16 @@ def test_weave_scope_is_behind_a_switch(project):
     recorder = run_program(project.root, "platform", config, secret_keys=("elasticPassword", "kibanaPassword", "filebeatPassword"))
     assert not recorder.of_type("tomcat-cd:index:Monitoring")
     assert not [r for r in recorder.resources if "weave" in r.name]
+
+
+def test_a_builder_endpoint_is_tried_with_a_real_connection(tmp_path):
+    from tomcat_cd.program.main import builder_unreachable
+    with socket.socket(socket.AF_UNIX) as unix, socket.create_server(("127.0.0.1", 0)) as tcp:
+        unix.bind(str(tmp_path / "buildkitd.sock"))
+        unix.listen()
+        assert builder_unreachable(f"unix://{tmp_path / 'buildkitd.sock'}") is None
+        assert builder_unreachable(f"tcp://127.0.0.1:{tcp.getsockname()[1]}") is None
+        closed = tcp.getsockname()[1]
+    assert builder_unreachable(f"tcp://127.0.0.1:{closed}") == "Connection refused"
+    assert builder_unreachable(f"unix://{tmp_path / 'gone.sock'}") == "No such file or directory"
+    assert builder_unreachable("tcp://buildkit") == "no port in 'buildkit'"

@@ -255,6 +255,17 @@ error: update failed
     assert last_error_line("error: no stack named 'develop' found\n") == "error: no stack named 'develop' found"
 
 
+def test_an_error_the_program_raised_before_any_resource_is_the_stacks():
+    output = """Updating (develop):
+  pulumi:pulumi:Stack: (same)
+    [urn=urn:pulumi:develop::tomcat-cd::pulumi:pulumi:Stack::tomcat-cd-develop]
+error: Pulumi.develop.yaml: tomcat-cd:builderEndpoint: builder tomcat-cd at tcp://b:1234 takes no connection
+error: an unhandled error occurred: Program exited with non-zero exit code: 1
+"""
+    assert last_error_line(output) == ("tomcat-cd-develop (pulumi:pulumi:Stack): error: Pulumi.develop.yaml: "
+                                       "tomcat-cd:builderEndpoint: builder tomcat-cd at tcp://b:1234 takes no connection")
+
+
 def test_a_whole_stack_run_gets_the_stacks_parallel_unless_the_caller_gave_one(project):
     from cdctl.engine_commands import _with_parallel
     from tomcat_cd.core.settings import load_stack_file

@@ -169,6 +169,27 @@ def test_a_failing_deploy_changes_nothing(engine_project):
     assert results == ["failed", "succeeded"]
 
 
+def test_a_builder_that_takes_no_connection_is_refused_by_name_before_any_step(engine_project):
+    up(engine_project)
+    config_before = (engine_project.root / "Pulumi.develop.yaml").read_text()
+    manifests_before = engine_project.manifests("develop")
+    for key, value in (("buildImages", "true"), ("builderEndpoint", "unix:///nonexistent/buildkitd.sock"),
+                       ("harborUsername", "robot")):
+        ok(engine_project.pulumi("config", "set", key, value, "-s", "develop"))
+    ok(engine_project.pulumi("config", "set", "--secret", "harborPassword", PASSWORD, "-s", "develop"))
+    configured = (engine_project.root / "Pulumi.develop.yaml").read_text()
+    result = engine_project.cdctl("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop", "--yes",
+                                  DOCKER_CONFIG=str(engine_project.root.parent / "docker-config"))
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert ("Pulumi.develop.yaml: tomcat-cd:builderEndpoint: builder tomcat-cd at unix:///nonexistent/buildkitd.sock "
+            "takes no connection (No such file or directory): no image was built and nothing was changed") in errors[0]
+    assert "docker-build:index:Image" not in result.stdout, "no image step started"
+    assert (engine_project.root / "Pulumi.develop.yaml").read_text() == configured != config_before
+    assert engine_project.manifests("develop") == manifests_before
+
+
 def test_no_plain_secret_in_state_config_or_output(engine_project):
     project = engine_project
     ok(project.pulumi("config", "set", "harborUsername", "robot$tomcat-cd", "-s", "develop"))

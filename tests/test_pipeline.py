@@ -100,6 +100,10 @@ def test_deploy_builds_and_pushes_the_image_and_the_deployment_runs_its_digest(p
     assert pushed.rsplit(":", 1)[1] in pipe.crane("ls", repository).split()
     digest = pipe.crane("digest", pushed).strip()
     assert running_image(cluster) == f"{pushed}@{digest}"
+    # Built by the builder the stack names by its endpoint alone: the program wrote it as buildx stores one.
+    instance = json.loads((pipe.docker_config / "buildx" / "instances" / "tomcat-cd").read_text())
+    assert instance["Driver"] == "remote"
+    assert instance["Nodes"][0]["Endpoint"] == pipe.endpoints["buildkit"]["address"]
     password = pipe.secret("registry")
     assert password not in v1.stdout + v1.stderr
     state_files = [p for p in (site.root / ".state").rglob("*") if p.is_file()]
@@ -323,12 +327,13 @@ def set_config(site, *args: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def failed_at_the_image_step(site, cluster, before: str, done: subprocess.CompletedProcess, reason: str) -> None:
-    """Exit 1, one error line naming the site's image and the reason, the Deployment as it
-    was and the checkout's stack config back to what runs."""
+def failed_at_the_image_step(site, cluster, before: str, done: subprocess.CompletedProcess, reason: str,
+                             resource: str = f"{NAME}-image") -> None:
+    """Exit 1, one error line naming the resource that failed (the site's image) and the
+    reason, the Deployment as it was and the checkout's stack config back to what runs."""
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and f"{NAME}-image" in errors[0] and reason in errors[0].lower(), done.stderr[-3000:]
+    assert len(errors) == 1 and resource in errors[0] and reason in errors[0].lower(), done.stderr[-3000:]
     assert running_image(cluster) == before
     versions = yaml.safe_load((site.root / f"Pulumi.{ENV}.yaml").read_text())["config"]["tomcat-cd:versions"]
     assert versions[DOMAIN] != "v9.9.9"
@@ -359,16 +364,17 @@ def test_a_missing_base_image_fails_at_the_image_step(pipe, site, cluster, v1, v
         set_config(site, "tomcat-cd:baseImage", base)
 
 
-def test_an_unreachable_builder_fails_at_the_image_step(pipe, site, cluster, v1, v3):
+def test_an_unreachable_builder_fails_before_any_step_and_names_its_endpoint(pipe, site, cluster, v1, v3):
     before = running_image(cluster)
     set_config(site, "tomcat-cd:builderEndpoint", "unix:///nonexistent/buildkitd.sock")
     try:
-        failed_at_the_image_step(site, cluster, before, deploy(site, *v3),
-                                 "builder tomcat-cd at unix:///nonexistent/buildkitd.sock")
-        # The program made the builder the stack names by its endpoint, as buildx stores one.
-        instance = json.loads((pipe.docker_config / "buildx" / "instances" / "tomcat-cd").read_text())
-        assert instance["Driver"] == "remote"
-        assert instance["Nodes"][0]["Endpoint"] == "unix:///nonexistent/buildkitd.sock"
+        done = deploy(site, *v3)
+        failed_at_the_image_step(site, cluster, before, done, "tomcat-cd:builderendpoint: builder tomcat-cd at "
+                                 "unix:///nonexistent/buildkitd.sock takes no connection (no such file or directory)",
+                                 resource="tomcat-cd-develop")
+        # Refused by the program at once, not after buildx's wait for a connection.
+        assert "waiting for connection" not in done.stdout + done.stderr
+        assert f"{NAME}-image" not in done.stdout, "no image step started"
     finally:
         set_config(site, "tomcat-cd:builderEndpoint", pipe.endpoints["buildkit"]["address"])
 

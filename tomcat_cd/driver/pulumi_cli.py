@@ -37,8 +37,9 @@ def last_error_line(output: str) -> str:
     resource it came from when the output says (`<name> (<type>): error: ...`)."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [(i, line[line.index("error:"):]) for i, line in enumerate(lines) if "error:" in line]
-    # The engine closes with generic lines; the resource's own error says what happened.
-    specific = [e for e in errors if not re.search(r"error: (update failed|Resource monitor has terminated)", e[1])]
+    # The engine closes with generic lines; the resource's (or the program's) own error says what happened.
+    specific = [e for e in errors if not re.search(r"error: (update failed|Resource monitor has terminated|an unhandled "
+                                                   r"error occurred: Program exited with non-zero exit code)", e[1])]
     position, detail = (specific or errors or [(len(lines), line) for line in lines[-1:]] or [(0, "unknown error")])[-1]
     # With --diff, a resource's error follows the block that names it.
     owner = next((m.group(1) for m in map(URN_LINE.search, reversed(lines[:position])) if m), None)

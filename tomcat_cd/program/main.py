@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from contextlib import contextmanager
 from typing import Any, Iterator
 from pathlib import Path
@@ -98,6 +99,10 @@ def _weak_secret_problems(settings: StackSettings) -> list[Problem]:
 
 def deploy(plan: StackPlan, project_dir: Path) -> dict[str, TomcatSite]:
     settings = plan.settings
+    registered = sites_to_register(plan)
+    if settings.build_images and settings.builder_endpoint and any(site.needs_build for site in registered):
+        # First, before any resource, so that the engine's error names no resource.
+        _refuse_an_unreachable_builder(settings)
     with_provider = pulumi.ResourceOptions(providers=[kubernetes_provider(settings, project_dir)])
     environment = Environment(settings.environment, EnvironmentArgs(
         namespace=plan.namespace, pull_secret=plan.pull_secret, protect=settings.protect_namespace),
@@ -106,7 +111,7 @@ def deploy(plan: StackPlan, project_dir: Path) -> dict[str, TomcatSite]:
     if registry is not None and settings.builder and settings.builder_endpoint:
         _ensure_remote_builder(settings.builder, settings.builder_endpoint)
     sites = {}
-    for site in sites_to_register(plan):
+    for site in registered:
         build = None
         if registry is not None and site.needs_build:
             build = ImageBuild(_stage_build_context(site, settings, project_dir), registry, settings.builder)
@@ -146,6 +151,37 @@ def _ensure_remote_builder(name: str, endpoint: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         pulumi.log.info(f"buildx builder {name} now reaches {endpoint} ({path})")
+
+
+def builder_unreachable(endpoint: str, timeout: float = 5.0) -> str | None:
+    """Why a BuildKit endpoint (`tcp://host:port`, `unix:///path`) takes no connection, or None."""
+    scheme, _, address = endpoint.partition("://")
+    try:
+        if scheme == "unix":
+            with socket.socket(socket.AF_UNIX) as unix:
+                unix.settimeout(timeout)
+                unix.connect(address)
+        else:
+            host, _, port = address.rstrip("/").rpartition(":")
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                pass
+    except ValueError:
+        return f"no port in {address!r}"
+    except OSError as err:
+        return err.strerror or str(err)
+    return None
+
+
+def _refuse_an_unreachable_builder(settings: StackSettings) -> None:
+    """Before any step: buildx would wait 20 s for a builder that does not answer and then
+    say only "context deadline exceeded"."""
+    assert settings.builder_endpoint is not None
+    reason = builder_unreachable(settings.builder_endpoint)
+    if reason is not None:
+        raise pulumi.RunError(str(Problem(
+            f"Pulumi.{settings.stack}.yaml", "tomcat-cd:builderEndpoint",
+            f"builder {settings.builder} at {settings.builder_endpoint} takes no connection ({reason}): "
+            "no image was built and nothing was changed")))
 
 
 def _stage_build_context(site: SitePlan, settings: StackSettings, project_dir: Path) -> str:
