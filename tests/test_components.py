@@ -156,9 +156,11 @@ def test_a_builder_that_takes_no_connection_stops_the_program_before_any_resourc
                                               r"at unix://.*no-buildkitd.sock takes no connection \(No such file"):
         run_program(project.root, "develop", config, secret_keys=("harborPassword",), recorder=recorder)
     assert recorder.resources == [], "nothing registered"
-    # With no image to build (every version's digest recorded, or no image builds) nothing is tried.
+    # With no image to build, the endpoint is not tried.
     config["buildImages"] = False
-    assert run_program(project.root, "develop", config, secret_keys=("harborPassword",)).of_type("kubernetes:apps/v1:Deployment")
+    deployments = run_program(project.root, "develop", config, secret_keys=("harborPassword",)).of_type(
+        "kubernetes:apps/v1:Deployment")
+    assert deployments
 
 
 def test_a_version_whose_digest_the_record_holds_is_deployed_by_it_and_not_rebuilt(project, tmp_path, monkeypatch):

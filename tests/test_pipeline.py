@@ -327,8 +327,8 @@ def set_config(site, *args: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def failed_at_the_image_step(site, cluster, before: str, done: subprocess.CompletedProcess, reason: str,
-                             resource: str = f"{NAME}-image") -> None:
+def failed_in_one_line_changing_nothing(site, cluster, before: str, done: subprocess.CompletedProcess, reason: str,
+                                        resource: str = f"{NAME}-image") -> None:
     """Exit 1, one error line naming the resource that failed (the site's image) and the
     reason, the Deployment as it was and the checkout's stack config back to what runs."""
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
@@ -349,7 +349,7 @@ def test_a_wrong_harbor_password_fails_at_the_image_step(pipe, site, cluster, v1
     before = running_image(cluster)
     set_harbor_password(site, "not-the-password")
     try:
-        failed_at_the_image_step(site, cluster, before, deploy(site, *v3), "401")
+        failed_in_one_line_changing_nothing(site, cluster, before, deploy(site, *v3), "401")
     finally:
         set_harbor_password(site, pipe.secret("registry"))
 
@@ -359,7 +359,7 @@ def test_a_missing_base_image_fails_at_the_image_step(pipe, site, cluster, v1, v
     base = yaml.safe_load((site.root / f"Pulumi.{ENV}.yaml").read_text())["config"]["tomcat-cd:baseImage"]
     set_config(site, "tomcat-cd:baseImage", f"{pipe.registry}/template/tomcat:no-such-tag")
     try:
-        failed_at_the_image_step(site, cluster, before, deploy(site, *v3), "not found")
+        failed_in_one_line_changing_nothing(site, cluster, before, deploy(site, *v3), "not found")
     finally:
         set_config(site, "tomcat-cd:baseImage", base)
 
@@ -369,9 +369,10 @@ def test_an_unreachable_builder_fails_before_any_step_and_names_its_endpoint(pip
     set_config(site, "tomcat-cd:builderEndpoint", "unix:///nonexistent/buildkitd.sock")
     try:
         done = deploy(site, *v3)
-        failed_at_the_image_step(site, cluster, before, done, "tomcat-cd:builderendpoint: builder tomcat-cd at "
-                                 "unix:///nonexistent/buildkitd.sock takes no connection (no such file or directory)",
-                                 resource="tomcat-cd-develop")
+        failed_in_one_line_changing_nothing(
+            site, cluster, before, done, "tomcat-cd:builderendpoint: builder tomcat-cd at "
+            "unix:///nonexistent/buildkitd.sock takes no connection (no such file or directory)",
+            resource="tomcat-cd-develop")
         # Refused by the program at once, not after buildx's wait for a connection.
         assert "waiting for connection" not in done.stdout + done.stderr
         assert f"{NAME}-image" not in done.stdout, "no image step started"
@@ -384,7 +385,7 @@ def test_a_registry_that_is_down_fails_at_the_image_step(pipe, site, cluster, v1
     assert subprocess.run([str(REPO / "scripts/pipeline"), "stop", "--state", str(pipe.state), "--parts",
                            "registry"], capture_output=True).returncode == 0
     try:
-        failed_at_the_image_step(site, cluster, before, deploy(site, *v3), "connection refused")
+        failed_in_one_line_changing_nothing(site, cluster, before, deploy(site, *v3), "connection refused")
     finally:
         restarted = subprocess.run([str(REPO / "scripts/pipeline"), "start", "--state", str(pipe.state), "--parts",
                                     "registry"], capture_output=True, text=True)
