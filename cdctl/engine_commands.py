@@ -4,7 +4,6 @@ pulumi, env."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import subprocess
@@ -13,14 +12,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from cdctl.history_command import NEVER_DEPLOYED, check_domain_version, domain_records
 from cdctl.release_commands import EXIT_SIGNALLED, forced_reason, gate_after_deploy, warn
 from tomcat_cd.core import conventions
 from tomcat_cd.core.checkout import cd_git_id
-from tomcat_cd.core.errors import Problem, printable, raise_if_any
-from tomcat_cd.core.history import DomainRecord, domain_history, rollback_target
+from tomcat_cd.core.errors import Problem, raise_if_any
+from tomcat_cd.core.history import rollback_target
 from tomcat_cd.core.platform_settings import is_platform
 from tomcat_cd.core.settings import Build, StackSettings, load_stack_file, read_stack_values, saves_state_at_end
-from tomcat_cd.core.stack_file import BUILD_ID, VERSION
+from tomcat_cd.core.stack_file import BUILD_ID
 from tomcat_cd.core.urns import SITE_CHILD_TYPES
 from tomcat_cd.driver.deploy import Cancelled, Deployer, SiteChange, checked_deploy, checked_settings, who
 from tomcat_cd.driver.drift import site_drift
@@ -29,7 +29,6 @@ from tomcat_cd.driver.events import announce
 from tomcat_cd.driver.locking import environment_lock, pulumi_locks, release_stale_locks, stop_orphaned_plugins
 from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
 from tomcat_cd.driver.record import sync_checkout
-from tomcat_cd.driver.status import read_updates
 from tomcat_cd.driver.update import Interrupted
 
 ENGINE_FAILED = 1
@@ -82,15 +81,6 @@ def _image_step_hint(err: EngineError, settings: StackSettings) -> str:
             f"push to {settings.harbor_host} as {settings.harbor_username or '(no user)'}]")
 
 
-def _check_domain_version(domain: str, version: str | None) -> None:
-    problems = []
-    if not conventions.is_valid_domain(domain):
-        problems.append(Problem("command line", "DOMAIN", f"must be a domain such as test.gyyx.cn, got {domain!r}"))
-    if version is not None and not VERSION.fullmatch(version):
-        problems.append(Problem("command line", "--version", f"must be a version such as v1.2.0, got {version!r}"))
-    raise_if_any(problems)
-
-
 def _build_id(args: argparse.Namespace) -> str:
     given = args.build_id if args.build_id is not None else os.environ.get("BUILD_NUMBER", "")
     if not BUILD_ID.fullmatch(given):
@@ -101,7 +91,7 @@ def _build_id(args: argparse.Namespace) -> str:
 
 
 def cmd_deploy(args: argparse.Namespace, project_dir: Path) -> int:
-    _check_domain_version(args.domain, args.version)
+    check_domain_version(args.domain, args.version)
     build_id = _build_id(args)
     settings, war_sha256 = checked_deploy(project_dir, args.env, args.domain, args.version)
     forced = forced_reason(args)
@@ -116,15 +106,12 @@ def forced_note(reason: str | None) -> str:
 
 
 def cmd_delete(args: argparse.Namespace, project_dir: Path) -> int:
-    _check_domain_version(args.domain, None)
+    check_domain_version(args.domain, None)
     settings = checked_settings(project_dir, args.env, args.domain, None)
     forced = forced_reason(args)
     return run_change(args, project_dir, settings, SiteChange(args.domain, None, None,
                                                               f"delete {args.domain} by {who()}{forced_note(forced)}",
                                                               forced=forced, action="delete"))
-
-
-NEVER_DEPLOYED = "has no update history yet (never deployed)"
 
 
 def _existing_cli(args: argparse.Namespace, project_dir: Path) -> PulumiCli:
@@ -134,42 +121,8 @@ def _existing_cli(args: argparse.Namespace, project_dir: Path) -> PulumiCli:
     return cli
 
 
-def _records(args: argparse.Namespace, project_dir: Path) -> list[DomainRecord]:
-    _check_domain_version(args.domain, None)
-    # Only the versions and builds maps are read: the secrets stay encrypted (and unread).
-    updates = read_updates(PulumiCli(project_dir, args.env))
-    if updates is None:
-        raise_if_any([Problem(f"stack {args.env}", "", NEVER_DEPLOYED)])
-    return domain_history(updates or [], args.domain)
-
-
-def cmd_history(args: argparse.Namespace, project_dir: Path) -> int:
-    records = _records(args, project_dir)
-    if args.json:
-        print(json.dumps([r.as_json() for r in records], indent=2))
-        return 0
-    if not records:
-        print(f"{args.domain} has never been deployed in {args.env}")
-        return 0
-    print(f"{'update':>6}  {'time (UTC)':<19}  {'version':<12} {'build':<8} {'git':<8} {'result':<11} {'by':<10} note")
-    for r in records:
-        when = r.time.strftime("%Y-%m-%d %H:%M:%S") if r.time else "-"
-        note = "; ".join(n for n in (_action_note(r.message), r.pin) if n)
-        print(printable(f"{r.update:>6}  {when:<19}  {r.version or '(deleted)':<12} {r.build_id or '-':<8} "
-                        f"{r.git_id or '-':<8} {r.result:<11} {r.by or '-':<10} {note}".rstrip()))
-    return 0
-
-
-def _action_note(message: str) -> str:
-    """What a message says an update was when it was more than a deploy."""
-    first = message.split(" ", 1)[0]
-    if first == "rollback" and "(gate failed" in message:
-        return "rollback (gate)"
-    return first if first in ("rollback", "pin", "unpin", "freeze", "unfreeze") else ""
-
-
 def cmd_rollback(args: argparse.Namespace, project_dir: Path) -> int:
-    records = _records(args, project_dir)
+    records = domain_records(args, project_dir)
     target = rollback_target(records, args.domain, args.to, args.steps)
     assert target.version is not None
     settings, war_sha256 = checked_deploy(project_dir, args.env, args.domain, target.version)
@@ -185,7 +138,7 @@ DRIFT_FOUND = 3
 
 
 def cmd_drift(args: argparse.Namespace, project_dir: Path) -> int:
-    _check_domain_version(args.domain, None)
+    check_domain_version(args.domain, None)
     settings = checked_settings(project_dir, args.env, args.domain, None)
     if settings.target != "cluster":
         raise_if_any([Problem(f"Pulumi.{args.env}.yaml", "tomcat-cd:target",

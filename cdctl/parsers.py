@@ -63,7 +63,7 @@ def add_engine_commands(commands: "argparse._SubParsersAction[argparse.ArgumentP
 
     history = site_command("history", "the versions a domain had in an environment, newest first")
     history.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    history.set_defaults(func=command("engine_commands", "cmd_history"))
+    history.set_defaults(func=command("history_command", "cmd_history"))
 
     rollback = site_command(
         "rollback", "re-apply the version a domain had before, as a new update",

@@ -17,7 +17,7 @@ from tomcat_cd.core.model import load_sites
 from tomcat_cd.core.settings import load_stack_file
 from tomcat_cd.core.status import SiteStatus
 from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
-from tomcat_cd.driver.status import StackView, read_updates, stack_view
+from tomcat_cd.driver.status import StackView, stack_view
 
 ENGINE_FAILED = 1
 
@@ -62,7 +62,7 @@ def cmd_status(args: argparse.Namespace, project_dir: Path) -> int:
 
 def domain_diff(project_dir: Path, env: str, domain: str, start: str | None, end: str | None) -> SiteDiff:
     cli = PulumiCli(project_dir, env)
-    entries = read_history(read_updates(cli) or [])
+    entries = read_history(cli.history_or_none() or [])
     records = records_of(entries, domain)
     if not records:
         raise_if_any([Problem(f"stack {env}", domain, "has never been deployed there")])

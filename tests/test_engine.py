@@ -251,6 +251,18 @@ def test_the_state_read_from_a_file_backend_is_what_pulumi_stack_export_prints(e
     assert direct["deployment"]["resources"] == printed["deployment"]["resources"]
 
 
+def test_each_update_keeps_one_copy_of_its_state_in_the_history_and_no_second_in_backups(engine_project):
+    """cdctl turns the file backend's backups off: they held the same bytes as the history."""
+    up(engine_project)
+    ok(engine_project.cdctl("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop", "--yes"))
+    backend = engine_project.root / ".state" / "pulumi" / ".pulumi"
+    checkpoints = sorted((backend / "history" / "tomcat-cd" / "develop").glob("develop-*.checkpoint.json"))
+    updates = json.loads(ok(engine_project.pulumi("stack", "history", "-s", "develop", "--json")))
+    assert len(checkpoints) == len(updates) == 2
+    assert checkpoints[-1].read_bytes() == (backend / "stacks" / "tomcat-cd" / "develop.json").read_bytes()
+    assert not [path for path in backend.glob("backups/**/*") if path.is_file()]
+
+
 def test_a_one_site_deploy_makes_only_the_engine_calls_it_needs(engine_project):
     """On a stack the file backend holds: no `stack select`, the stack file's config read once,
     one update, and the update's log names the site's change, not the stack's outputs."""

@@ -67,13 +67,16 @@ def test_cdctl_help_does_not_import_pulumi():
     assert loaded_by(["--help"], ("pulumi",)) == []
 
 
-def test_help_check_and_render_load_no_driver_but_the_engine_errors_they_name(tmp_path):
-    """The drivers (deploy, Kubernetes, Elasticsearch, ...) load only for the commands that use them."""
+def test_help_check_render_and_history_load_no_driver_but_the_engine_errors_they_name(tmp_path):
+    """The drivers (deploy, Kubernetes, Elasticsearch, ...) load only for the commands that use them;
+    `history` needs one CLI call (it then stops at once: without HOME no engine is found)."""
     needed = ["tomcat_cd.driver", "tomcat_cd.driver.engine", "tomcat_cd.driver.pulumi_cli"]
-    for argv in (["--help"], ["check"], ["render", "--stack", "develop", "--out", str(tmp_path / "out")]):
+    history = ["history", "no-such.example.com", "--env", "develop"]
+    for argv in (["--help"], ["check"], ["render", "--stack", "develop", "--out", str(tmp_path / "out")], history):
         assert loaded_by(argv, ("tomcat_cd.driver",)) == needed, argv
-    # A command that needs them loads them (here it then stops at once: without HOME no engine is found).
-    assert "tomcat_cd.driver.deploy" in loaded_by(["history", "no-such.example.com", "--env", "develop"],
+    assert loaded_by(history, ("cdctl.",)) == ["cdctl.cli", "cdctl.history_command", "cdctl.parsers"]
+    # A command that needs them loads them.
+    assert "tomcat_cd.driver.deploy" in loaded_by(["drift", "no-such.example.com", "--env", "develop"],
                                                   ("tomcat_cd.driver",))
 
 

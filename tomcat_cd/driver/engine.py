@@ -73,6 +73,10 @@ def engine_env(project_dir: Path, base: dict[str, str] | None = None) -> dict[st
     env.setdefault("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "1")
     env.setdefault("PULUMI_DISABLE_REGISTRY_RESOLVE", "1")
     env.setdefault("PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK", "1")
+    # After each update a file backend copies the state into .pulumi/history, and by default
+    # the same bytes once more into .pulumi/backups: every update's state kept twice (3.2 MB
+    # each at 200 sites). The history's copy is the one cdctl reads (PulumiCli.export_at).
+    env.setdefault("PULUMI_DIY_BACKEND_DISABLE_CHECKPOINT_BACKUPS", "true")
     return env
 
 

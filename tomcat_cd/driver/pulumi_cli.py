@@ -111,6 +111,15 @@ class PulumiCli:
                 return updates
             page += 1
 
+    def history_or_none(self) -> list[dict[str, Any]] | None:
+        """`history()`, or None when the backend does not have the stack (the CLI says so itself)."""
+        try:
+            return self.history()
+        except EngineError as err:
+            if "no stack named" in err.detail:
+                return None
+            raise
+
     def newest_succeeded(self) -> dict[str, Any] | None:
         """The newest update that succeeded, read a few at a time: usually the newest one."""
         page = 1

@@ -29,22 +29,11 @@ class StackView:
     entries: list[Entry]
 
 
-def read_updates(cli: PulumiCli) -> list[dict[str, Any]] | None:
-    """The stack's updates, newest first, in one CLI call; None when the backend does not have
-    the stack (the CLI says so itself)."""
-    try:
-        return cli.history()
-    except EngineError as err:
-        if "no stack named" in err.detail:
-            return None
-        raise
-
-
 def stack_view(project_dir: Path, stack: str, domains: list[str], warn: Callable[[str], None],
                drift: bool = False) -> StackView:
     cli = PulumiCli(project_dir, stack)
     settings = load_stack_file(project_dir, stack)
-    entries = read_history(read_updates(cli) or [])
+    entries = read_history(cli.history_or_none() or [])
     images = running_images(cli.export()) if entries else {}
     rows = []
     for domain in sorted(set(domains) | domains_of(entries)):
