@@ -436,26 +436,37 @@ def gated(pipe, site, elastic, filebeat):
 
 
 class Traffic:
-    """While the gate watches: the new pod's container runs (the old one stops: they share the
-    host's port), and a client asks for `/` twice a second until the verdict."""
+    """While cdctl deploys and the gate watches: once the rollout has made the new pod, its
+    container runs (the old one stops: they share the host's port), so that it serves by the
+    time its rollout completes, as a real pod would; a client asks for `/` twice a second from
+    its first answer until the verdict. (Started only when the gate's window opened, a Tomcat
+    slow to start on a busy machine left the window without a single request.)"""
 
     def __init__(self, pipe: Pipeline, cluster, node_root: Path, old: RunningPod):
         self.pipe, self.cluster, self.node_root, self.old = pipe, cluster, node_root, old
+        self.old_image = running_image(cluster)
         self.pod: RunningPod | None = None
         self.stop = threading.Event()
         self.answers: list[int] = []
-        self.thread: threading.Thread | None = None
+        self.thread = threading.Thread(target=self._serve)
+        self.thread.start()
 
     def on_line(self, line: str) -> None:
-        if line.startswith("gate: watching"):
-            self.old.stop()
-            self.pod = RunningPod(self.pipe, deployment(self.cluster), pod_name(self.cluster), self.node_root)
-            self.thread = threading.Thread(target=self._ask)
-            self.thread.start()
         if line.startswith(("gate passed", "gate FAILED")):
             self.stop.set()
 
-    def _ask(self) -> None:
+    def _new_pod(self) -> str | None:
+        done = kubectl(self.cluster, "-n", ENV, "get", "pods", "-l", f"app.kubernetes.io/name={NAME}", "-o", "json")
+        return next((p["metadata"]["name"] for p in json.loads(done.stdout or '{"items": []}')["items"]
+                     if p["metadata"].get("deletionTimestamp") is None
+                     and p["spec"]["containers"][0]["image"] != self.old_image), None)
+
+    def _serve(self) -> None:
+        name = wait_for("the rollout's new pod", lambda: self._new_pod() or self.stop.is_set(), seconds=300)
+        if self.stop.is_set():
+            return
+        self.old.stop()
+        self.pod = RunningPod(self.pipe, deployment(self.cluster), name, self.node_root)
         wait_for("the new pod's health path", lambda: self.pod.get("/health.jsp")[0] == 200 or self.stop.is_set(),
                  seconds=60)
         while not self.stop.wait(0.5):
@@ -463,8 +474,7 @@ class Traffic:
 
     def close(self) -> RunningPod:
         self.stop.set()
-        if self.thread:
-            self.thread.join()
+        self.thread.join()
         return self.pod or self.old
 
 
