@@ -117,10 +117,15 @@ def node_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("node")
 
 
-def pod_name(cluster) -> str:
+def live_pods(cluster) -> list[dict]:
+    """The Deployment's pods that are not being deleted (none when kubectl fails)."""
     done = kubectl(cluster, "-n", ENV, "get", "pods", "-l", f"app.kubernetes.io/name={NAME}", "-o", "json")
-    names = sorted(p["metadata"]["name"] for p in json.loads(done.stdout)["items"]
-                   if p["metadata"].get("deletionTimestamp") is None)
+    return [p for p in json.loads(done.stdout or '{"items": []}')["items"]
+            if p["metadata"].get("deletionTimestamp") is None]
+
+
+def pod_name(cluster) -> str:
+    names = sorted(p["metadata"]["name"] for p in live_pods(cluster))
     assert names, "kwok made no pod of the Deployment"
     return names[0]
 
@@ -456,10 +461,8 @@ class Traffic:
             self.stop.set()
 
     def _new_pod(self) -> str | None:
-        done = kubectl(self.cluster, "-n", ENV, "get", "pods", "-l", f"app.kubernetes.io/name={NAME}", "-o", "json")
-        return next((p["metadata"]["name"] for p in json.loads(done.stdout or '{"items": []}')["items"]
-                     if p["metadata"].get("deletionTimestamp") is None
-                     and p["spec"]["containers"][0]["image"] != self.old_image), None)
+        return next((p["metadata"]["name"] for p in live_pods(self.cluster)
+                     if p["spec"]["containers"][0]["image"] != self.old_image), None)
 
     def _serve(self) -> None:
         name = wait_for("the rollout's new pod", lambda: self._new_pod() or self.stop.is_set(), seconds=300)
