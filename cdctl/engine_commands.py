@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from cdctl.history_command import NEVER_DEPLOYED, check_domain_version, domain_records
+from cdctl.history_command import check_domain_version, domain_records, refuse_never_deployed
 from cdctl.release_commands import EXIT_SIGNALLED, forced_reason, gate_after_deploy, warn
 from tomcat_cd.core import conventions
 from tomcat_cd.core.checkout import cd_git_id
@@ -117,7 +117,7 @@ def cmd_delete(args: argparse.Namespace, project_dir: Path) -> int:
 def _existing_cli(args: argparse.Namespace, project_dir: Path) -> PulumiCli:
     cli = PulumiCli(project_dir, args.env)
     if not cli.exists():
-        raise_if_any([Problem(f"stack {args.env}", "", NEVER_DEPLOYED)])
+        refuse_never_deployed(args.env)
     return cli
 
 

@@ -19,6 +19,11 @@ from tomcat_cd.driver.pulumi_cli import PulumiCli
 NEVER_DEPLOYED = "has no update history yet (never deployed)"
 
 
+def refuse_never_deployed(env: str) -> None:
+    """Exit 2 naming the stack: the backend has nothing of it."""
+    raise_if_any([Problem(f"stack {env}", "", NEVER_DEPLOYED)])
+
+
 def check_domain_version(domain: str, version: str | None) -> None:
     problems = []
     if not conventions.is_valid_domain(domain):
@@ -33,7 +38,7 @@ def domain_records(args: argparse.Namespace, project_dir: Path) -> list[DomainRe
     # Only the versions and builds maps are read: the secrets stay encrypted (and unread).
     updates = PulumiCli(project_dir, args.env).history_or_none()
     if updates is None:
-        raise_if_any([Problem(f"stack {args.env}", "", NEVER_DEPLOYED)])
+        refuse_never_deployed(args.env)
     return domain_history(updates or [], args.domain)
 
 

@@ -256,8 +256,9 @@ def test_a_stack_without_config_is_a_clear_error_not_a_crash(project):
     assert "Traceback" not in preview.stdout + preview.stderr
 
 
-def test_history_of_a_stack_never_deployed_says_so_in_one_line(project):
-    result = project.cdctl("history", "test.gyyx.cn", "--env", "master")
+@pytest.mark.parametrize("command", [["history", "test.gyyx.cn"], ["unlock"]])
+def test_a_stack_never_deployed_is_said_so_in_one_line(project, command):
+    result = project.cdctl(*command, "--env", "master")
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.splitlines()[0] == "error: stack master: has no update history yet (never deployed)"
 
