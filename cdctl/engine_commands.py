@@ -1,5 +1,5 @@
-"""cdctl commands that run the Pulumi engine: deploy, delete, history, rollback, drift, unlock,
-pulumi, env."""
+"""cdctl commands that run the Pulumi engine: deploy, delete, rollback, drift, unlock, pulumi,
+env (`history`, which reads the engine's record alone, is in history_command)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """`cdctl history`: a domain's versions in one environment, read from the stack's update history.
 
 Its own module, so that the command loads only the history and one CLI call, not what a
-deploy needs (the release and gate drivers, Kubernetes, Elasticsearch).
+deploy needs (the release and gate drivers, Kubernetes, Elasticsearch). The engine commands
+take their DOMAIN/--version check, the record and the never-deployed refusal from here.
 """
 
 from __future__ import annotations
