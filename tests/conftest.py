@@ -80,6 +80,22 @@ def project(tmp_path) -> Project:
     return copy_project(tmp_path / "project", tmp_path / "wars")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _temp_folder_left_empty(tmp_path_factory):
+    """The processes the tests start get a temporary folder of their own, which must be empty
+    when the session ends: what the suite runs leaves nothing in a machine's /tmp."""
+    folder = tmp_path_factory.mktemp("tmpdir")
+    inherited = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(folder)
+    yield
+    if inherited is None:
+        del os.environ["TMPDIR"]
+    else:
+        os.environ["TMPDIR"] = inherited
+    left = sorted(path.name for path in folder.iterdir())
+    assert not left, f"left in the temporary folder {folder}: {', '.join(left[:10])} ({len(left)} in all)"
+
+
 _checkout: Project | None = None
 
 

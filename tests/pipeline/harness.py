@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import secrets
 import socket
 import subprocess
@@ -42,6 +43,7 @@ def pipeline(action: str, state: Path, *args: str, timeout: float = 400) -> subp
 class Pipeline:
     state: Path
     endpoints: dict[str, Any]
+    started_at: float
 
     def secret(self, part: str) -> str:
         return Path(self.endpoints[part]["password_file"]).read_text()
@@ -75,11 +77,25 @@ class Pipeline:
 
 
 def start_pipeline(state: Path, parts: str = "registry,docker,buildkit,elasticsearch") -> Pipeline:
+    started_at = time.time()
     started = pipeline("start", state, "--parts", parts)
     if started.returncode != 0:
         pipeline("stop", state)
         raise AssertionError(f"scripts/pipeline start failed: {started.stderr[-3000:]}")
-    return Pipeline(state, json.loads(started.stdout))
+    return Pipeline(state, json.loads(started.stdout), started_at)
+
+
+# A JVM ignores TMPDIR: its java.io.tmpdir is /tmp unless set.
+JVM_TEMP = Path("/tmp")
+
+
+def left_by_unprivileged_jvms(since: float) -> list[str]:
+    """What processes of the user scripts/pipeline runs Elasticsearch as left in JVM_TEMP:
+    not counting an empty folder (each JVM's hsperfdata_<user>, which it empties at exit)."""
+    nobody = pwd.getpwnam("nobody").pw_uid
+    return sorted(str(path) for path in JVM_TEMP.iterdir()
+                  if path.lstat().st_uid == nobody and path.lstat().st_mtime >= since
+                  and not (path.is_dir() and not any(path.iterdir())))
 
 
 def stop_pipeline(pipe: Pipeline) -> None:
@@ -97,6 +113,8 @@ def stop_pipeline(pipe: Pipeline) -> None:
     mounts = Path("/proc/self/mounts").read_text()
     assert str(pipe.state) not in mounts and pipe.endpoints["runtime_dir"] not in mounts
     assert not Path(pipe.endpoints["runtime_dir"]).exists()
+    left = left_by_unprivileged_jvms(pipe.started_at)
+    assert left == [], f"the pipeline's JVMs left files outside its state folder: {', '.join(left)}"
 
 
 SITE_FILE = f"""\
