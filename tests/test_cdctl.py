@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -179,6 +180,24 @@ def test_what_cdctl_runs_gets_sigint_back_when_cdctl_was_started_with_it_ignored
                               check=True, cwd=repo)
     assert without.stdout.strip() == "True"
     assert restored.stdout.strip() == "False"
+
+
+def test_what_cdctl_runs_writes_its_temporary_files_into_a_folder_removed_at_the_end(tmp_path):
+    """Pulumi's Kubernetes provider leaves a kubeconfig copy in the temporary folder each time it
+    starts; in cdctl's own folder, it goes when cdctl ends, even when cdctl is interrupted."""
+    machine_temp = tmp_path / "tmp"
+    machine_temp.mkdir()
+    script = ("import subprocess\nfrom cdctl.cli import private_temp_dir\n"
+              "with private_temp_dir():\n"
+              "    made = subprocess.run(['mktemp', '-t', 'kubeconfigXXXX'], text=True, capture_output=True)\n"
+              "    print(made.stdout.strip(), flush=True)\n"
+              "    raise KeyboardInterrupt\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "TMPDIR": str(machine_temp)})
+    assert "KeyboardInterrupt" in done.stderr
+    made = done.stdout.strip()
+    assert Path(made).parent.parent == machine_temp and Path(made).parent.name.startswith("cdctl-"), made
+    assert list(machine_temp.iterdir()) == []
 
 
 def test_an_engine_that_cannot_be_found_is_one_line_not_a_traceback():
