@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import subprocess
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,6 +26,7 @@ from tomcat_cd.driver.deploy import Cancelled, Deployer, SiteChange, checked_dep
 from tomcat_cd.driver.drift import site_drift
 from tomcat_cd.driver.engine import engine_env, pulumi_command
 from tomcat_cd.driver.events import announce
+from tomcat_cd.driver.foreground import run_in_foreground
 from tomcat_cd.driver.locking import environment_lock, pulumi_locks, release_stale_locks, stop_orphaned_plugins
 from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
 from tomcat_cd.driver.record import sync_checkout
@@ -186,9 +187,18 @@ def cmd_pulumi(args: argparse.Namespace, project_dir: Path) -> int:
                 settings = load_stack_file(project_dir, stack)
                 if args.pulumi_args[0] in CHANGES_STATE:
                     env = _with_checkpoints(env, cli, settings.checkpoints)
-                return subprocess.run([pulumi, *_with_parallel(args.pulumi_args, settings.parallel)], cwd=project_dir,
-                                      env=env).returncode
-    return subprocess.run([pulumi, *args.pulumi_args], cwd=project_dir, env=env).returncode
+                return _pulumi_in_foreground([pulumi, *_with_parallel(args.pulumi_args, settings.parallel)],
+                                             project_dir, env)
+    return _pulumi_in_foreground([pulumi, *args.pulumi_args], project_dir, env)
+
+
+def _pulumi_in_foreground(command: list[str], project_dir: Path, env: dict[str, str]) -> int:
+    code, signum = run_in_foreground(command, project_dir, env)
+    if signum is None:
+        return code
+    print(f"error: interrupted by {signal.Signals(signum).name} (Pulumi's lines above say how far it got)",
+          file=sys.stderr)
+    return EXIT_SIGNALLED + signum
 
 
 def _with_parallel(pulumi_args: list[str], parallel: int) -> list[str]:

@@ -116,12 +116,18 @@ def processes_in(folder: Path) -> list[str]:
 
 
 def start_slow_deploy(project, tmp_path, domain: str, version: str) -> tuple[subprocess.Popen, Path]:
+    return start_slow_cdctl(project, tmp_path, "deploy", domain, "--version", version, "--env", "develop", "--yes")
+
+
+def start_slow_cdctl(project, tmp_path, *args: str, extra_env: dict[str, str] | None = None,
+                     **popen) -> tuple[subprocess.Popen, Path]:
+    """cdctl ARGS, returned once the Pulumi program it runs has started (and sleeps)."""
     marker = tmp_path / "program-started"
-    env = project.env(CD_GIT_ID=GIT, TOMCAT_CD_TEST_SLOW_PROGRAM=str(marker))
+    env = project.env(CD_GIT_ID=GIT, TOMCAT_CD_TEST_SLOW_PROGRAM=str(marker), **(extra_env or {}))
     env["PYTHONPATH"] = f"{SLOW_PROGRAM}{os.pathsep}{project.root}"
-    process = subprocess.Popen([sys.executable, "-m", "cdctl", "--project-dir", str(project.root), "deploy", domain,
-                                "--version", version, "--env", "develop", "--yes"], cwd=project.root, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "cdctl", "--project-dir", str(project.root), *args],
+                               cwd=project.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               **popen)
     deadline = time.monotonic() + 120
     while not marker.exists():
         assert process.poll() is None, process.communicate()
@@ -153,6 +159,29 @@ def test_an_interrupted_deploy_restores_the_stack_file_and_leaves_no_lock_or_pro
     assert [r["result"] for r in history if r["version"] == "v1.3.0"] in ([], ["failed"]), history
     # No stale lock: the next deploy goes straight through.
     assert "locked" not in ok(deploy(project, "test.gyyx.cn", "v1.3.0"))
+
+
+@pytest.mark.parametrize("signum, to_group", [(signal.SIGINT, True), (signal.SIGTERM, False)],
+                         ids=["Ctrl-C at a terminal", "SIGTERM to cdctl"])
+def test_an_interrupted_cdctl_pulumi_up_lets_pulumi_cancel_and_leaves_no_lock_or_process(project, tmp_path, signum,
+                                                                                          to_group):
+    ok(project.pulumi("up", "-s", "develop", "--yes", "--skip-preview"))
+    # The program takes seconds to stop, as one in the middle of its work would.
+    process, _ = start_slow_cdctl(project, tmp_path, "pulumi", "up", "-s", "develop", "--yes", "--skip-preview",
+                                  extra_env={"TOMCAT_CD_TEST_SLOW_IGNORES_SIGINT": "1",
+                                             "TOMCAT_CD_TEST_SLOW_SECONDS": "3"},
+                                  start_new_session=True)
+    if to_group:
+        os.killpg(process.pid, signum)  # a terminal's Ctrl-C reaches cdctl and pulumi both
+    else:
+        process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, out + err
+    assert "received; cancelling" in out, out
+    assert wait_until_gone(project) == [], "pulumi and its plugins are gone"
+    assert not list((project.root / ".state/pulumi/.pulumi").glob("locks/*/tomcat-cd/develop/*.json")), out + err
+    assert f"error: interrupted by {signal.Signals(signum).name}" in err
+    assert "locked" not in ok(project.pulumi("up", "-s", "develop", "--yes", "--skip-preview"))
 
 
 def test_a_lock_left_by_a_killed_pulumi_is_named_and_unlock_releases_it(project, tmp_path):
