@@ -19,20 +19,21 @@ from tomcat_cd.driver.update import on_interrupt
 def run_in_foreground(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, int | None]:
     """Run `command` in cdctl's process group, on its terminal, until it exits; (its exit code,
     the signal cdctl got meanwhile, if any). Ctrl-C at the terminal reaches the child itself, so
-    cdctl lets it be and waits; a SIGTERM sent to cdctl alone (kill, a job runner) is passed on.
-    Each is passed at most once per signal cdctl gets: a second one terminates Pulumi, as the user
-    asked for by sending it."""
+    cdctl lets it be and waits. A SIGTERM sent to cdctl (kill, a job runner) is passed on, once for
+    each one cdctl gets: a second terminates Pulumi, as whoever sent it asked. (A SIGTERM to the
+    whole process group reaches Pulumi twice, so it terminates at once.)"""
     received: list[int] = []
-    process = subprocess.Popen(command, cwd=cwd, env=env)
+    started: list[subprocess.Popen[bytes]] = []
 
     def pass_on(signum: int, _frame: Any) -> None:
         received.append(signum)
-        if signum == signal.SIGTERM:
+        if signum == signal.SIGTERM and started:
             try:
-                process.send_signal(signal.SIGTERM)
+                started[0].send_signal(signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
     with on_interrupt(pass_on):
-        code = process.wait()
+        started.append(subprocess.Popen(command, cwd=cwd, env=env))
+        code = started[0].wait()
     return code, (received[0] if received else None)
