@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import signal
 import sys
 import time
 from pathlib import Path
@@ -193,12 +192,11 @@ def cmd_pulumi(args: argparse.Namespace, project_dir: Path) -> int:
 
 
 def _pulumi_in_foreground(command: list[str], project_dir: Path, env: dict[str, str]) -> int:
-    code, signum = run_in_foreground(command, project_dir, env)
-    if signum is None:
-        return code
-    print(f"error: interrupted by {signal.Signals(signum).name} (Pulumi's lines above say how far it got)",
-          file=sys.stderr)
-    return EXIT_SIGNALLED + signum
+    try:
+        return run_in_foreground(command, project_dir, env)
+    except Interrupted as err:
+        print(f"error: {err} (Pulumi's lines above say how far it got)", file=sys.stderr)
+        return EXIT_SIGNALLED + err.signum
 
 
 def _with_parallel(pulumi_args: list[str], parallel: int) -> list[str]:

@@ -50,6 +50,11 @@ def deployed_images(project, stack: str = "develop") -> dict[str, str]:
             for r in state["deployment"]["resources"] if r["type"] == "kubernetes:apps/v1:Deployment"}
 
 
+def stack_locks(project, stack: str = "develop") -> list[Path]:
+    """The lock files the file backend holds for the stack (an update's, while it runs)."""
+    return list((project.root / ".state/pulumi/.pulumi").glob(f"locks/*/tomcat-cd/{stack}/*.json"))
+
+
 def checkout_versions(project, stack: str = "develop") -> dict:
     return project.stack_config(stack).get("tomcat-cd:versions", {})
 
@@ -179,7 +184,7 @@ def test_an_interrupted_cdctl_pulumi_up_lets_pulumi_cancel_and_leaves_no_lock_or
     assert process.returncode == 128 + signum, out + err
     assert "received; cancelling" in out, out
     assert wait_until_gone(project) == [], "pulumi and its plugins are gone"
-    assert not list((project.root / ".state/pulumi/.pulumi").glob("locks/*/tomcat-cd/develop/*.json")), out + err
+    assert not stack_locks(project), out + err
     assert f"error: interrupted by {signal.Signals(signum).name}" in err
     assert "locked" not in ok(project.pulumi("up", "-s", "develop", "--yes", "--skip-preview"))
 
@@ -216,7 +221,7 @@ def test_a_pulumi_killed_mid_update_leaves_no_lock_and_no_plugin(project, tmp_pa
     assert process.returncode == 1, out + err
     assert wait_until_gone(project) == []
     assert checkout_versions(project)["test.gyyx.cn"] == "v1.2.0"
-    assert not list((project.root / ".state/pulumi/.pulumi").glob("locks/*/tomcat-cd/develop/*.json"))
+    assert not stack_locks(project)
     history = json.loads(ok(project.cdctl("history", "test.gyyx.cn", "--env", "develop", "--json")))
     assert "succeeded" not in [r["result"] for r in history if r["version"] == "v1.3.0"], history
     ok(deploy(project, "test.gyyx.cn", "v1.3.0"))

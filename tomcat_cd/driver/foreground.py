@@ -13,27 +13,30 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tomcat_cd.driver.update import on_interrupt
+from tomcat_cd.driver.update import Interrupted, on_interrupt
 
 
-def run_in_foreground(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, int | None]:
-    """Run `command` in cdctl's process group, on its terminal, until it exits; (its exit code,
-    the signal cdctl got meanwhile, if any). Ctrl-C at the terminal reaches the child itself, so
-    cdctl lets it be and waits. A SIGTERM sent to cdctl (kill, a job runner) is passed on, once for
-    each one cdctl gets: a second terminates Pulumi, as whoever sent it asked. (A SIGTERM to the
-    whole process group reaches Pulumi twice, so it terminates at once.)"""
+def run_in_foreground(command: list[str], cwd: Path, env: dict[str, str]) -> int:
+    """Run `command` in cdctl's process group, on its terminal, until it exits; its exit code.
+    Raises Interrupted, once it has exited, if cdctl got SIGINT or SIGTERM meanwhile. Ctrl-C at
+    the terminal reaches the child itself, so cdctl lets it be and waits. A SIGTERM sent to cdctl
+    (kill, a job runner) is passed on, once for each one cdctl gets: a second terminates Pulumi, as
+    whoever sent it asked. (A SIGTERM to the whole process group reaches Pulumi twice, so it
+    terminates at once.)"""
     received: list[int] = []
-    started: list[subprocess.Popen[bytes]] = []
+    process: subprocess.Popen[bytes] | None = None
 
     def pass_on(signum: int, _frame: Any) -> None:
         received.append(signum)
-        if signum == signal.SIGTERM and started:
+        if signum == signal.SIGTERM and process is not None:
             try:
-                started[0].send_signal(signal.SIGTERM)
+                process.send_signal(signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
     with on_interrupt(pass_on):
-        started.append(subprocess.Popen(command, cwd=cwd, env=env))
-        code = started[0].wait()
-    return code, (received[0] if received else None)
+        process = subprocess.Popen(command, cwd=cwd, env=env)
+        code = process.wait()
+    if received:
+        raise Interrupted(received[0])
+    return code
