@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from cdctl.history_command import check_domain_version, domain_records, refuse_never_deployed
-from cdctl.release_commands import EXIT_SIGNALLED, forced_reason, gate_after_deploy, warn
+from cdctl.release_commands import (EXIT_SIGNALLED, forced_reason, gate_after_deploy, rollout_problem,
+                                    rollout_status_command, warn)
 from tomcat_cd.core import conventions
 from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, raise_if_any
@@ -64,9 +65,21 @@ def run_change(args: argparse.Namespace, project_dir: Path, settings: StackSetti
               file=sys.stderr)
         announce(PulumiCli(project_dir, args.env), settings, change, "failed", None, warn)
         return ENGINE_FAILED
-    print(f"done: {change.message} (update {applied.number} of stack {args.env})")
-    announce(PulumiCli(project_dir, args.env), settings, change, "succeeded", applied.number, warn)
-    return gate_after_deploy(project_dir, settings, change, applied, started, refresh) if gate else 0
+    try:
+        incomplete = rollout_problem(settings, change)
+    except Interrupted as err:
+        print(f"error: {err} while waiting for {change.domain}'s rollout: update {applied.number} made the change "
+              f"and the rollout goes on ({rollout_status_command(settings, change.domain)})", file=sys.stderr)
+        return EXIT_SIGNALLED + err.signum
+    if incomplete:
+        print(f"error: update {applied.number} of stack {args.env} made the change ({change.message}), but "
+              f"{change.domain}'s rollout did not complete: {incomplete}", file=sys.stderr)
+    else:
+        print(f"done: {change.message} (update {applied.number} of stack {args.env})")
+    announce(PulumiCli(project_dir, args.env), settings, change, "failed" if incomplete else "succeeded",
+             applied.number, warn, f"rollout: {incomplete}" if incomplete else "")
+    judged = gate_after_deploy(project_dir, settings, change, applied, started, refresh) if gate else 0
+    return judged or (ENGINE_FAILED if incomplete else 0)
 
 
 def _image_step_hint(err: EngineError, settings: StackSettings) -> str:

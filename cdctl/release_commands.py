@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import Problem, raise_if_any
 from tomcat_cd.core.gate import VERDICT_INTERRUPTED, Verdict
 from tomcat_cd.core.model import Site, load_sites
@@ -21,6 +22,7 @@ from tomcat_cd.driver.events import announce, announce_gate
 from tomcat_cd.driver.gate import GateTarget, GateWatch
 from tomcat_cd.driver.kube import KubeError, KubeReader
 from tomcat_cd.driver.pulumi_cli import EngineError, PulumiCli
+from tomcat_cd.driver.rollout import confirm_rollout
 from tomcat_cd.driver.update import Interrupted, signals_interrupt
 
 # The gate failed and the domain was rolled back (or had nothing to go back to): Jenkins
@@ -87,6 +89,19 @@ def run_gate(cli: PulumiCli, settings: StackSettings, site: Site, version: str, 
     return watch.run(target, deploy_started)
 
 
+def rollout_problem(settings: StackSettings, change: SiteChange) -> str | None:
+    """Why the site's rollout did not complete, once it is over; None when it did (waiting
+    for it as long as it goes on), or when the change put no version on a cluster."""
+    if settings.target != "cluster" or change.version is None or change.record_only:
+        return None
+    with signals_interrupt():
+        return confirm_rollout(settings.kubeconfig, settings.namespace, change.domain)
+
+
+def rollout_status_command(settings: StackSettings, domain: str) -> str:
+    return f"kubectl rollout status deployment/{conventions.k8s_name(domain)} -n {settings.namespace}"
+
+
 def gate_after_deploy(project_dir: Path, settings: StackSettings, change: SiteChange, applied: Applied,
                       deploy_started: float, refresh: bool) -> int:
     """The gate's verdict on the version just deployed; a failure rolls the domain back to what
@@ -126,9 +141,17 @@ def gate_after_deploy(project_dir: Path, settings: StackSettings, change: SiteCh
         print(f"error: the rollback failed: {err}; {change.domain} runs {change.version}, whose gate failed: "
               f"cdctl rollback {change.domain} --env {settings.stack} --yes", file=sys.stderr)
         return GATE_FAILED
-    announce(cli, settings, rollback, "succeeded", number, warn, verdict.reason())
-    print(f"done: {rollback.message} (update {number} of stack {settings.stack}); {change.domain} is pinned "
-          f"at {previous}: cdctl unpin {change.domain} --env {settings.stack} when the fix is ready", file=sys.stderr)
+    try:
+        incomplete = rollout_problem(settings, rollback)
+    except Interrupted as err:
+        incomplete = f"{err} while waiting for it ({rollout_status_command(settings, change.domain)})"
+    announce(cli, settings, rollback, "failed" if incomplete else "succeeded", number, warn, verdict.reason())
+    pinned = f"{change.domain} is pinned at {previous}: cdctl unpin {change.domain} --env {settings.stack} when the fix is ready"
+    if incomplete:
+        print(f"error: the rollback to {previous} (update {number}) did not complete its rollout: {incomplete}; "
+              f"{pinned}", file=sys.stderr)
+    else:
+        print(f"done: {rollback.message} (update {number} of stack {settings.stack}); {pinned}", file=sys.stderr)
     return GATE_FAILED
 
 

@@ -22,6 +22,9 @@ import yaml
 from cluster_harness import BIN, cluster, kubectl, run  # noqa: F401 (cluster is a fixture)
 from conftest import REPO, cdctl
 from engine_harness import make_engine_project, require_engine
+from tomcat_cd.core import conventions
+from tomcat_cd.driver.kube import KubeReader
+from tomcat_cd.driver.rollout import RolloutIncomplete, RolloutWait
 
 pytestmark = pytest.mark.cluster
 
@@ -137,6 +140,74 @@ def test_deploy_and_rollback_are_rolling_updates_that_keep_every_replica(cluster
     back = rolling(cluster, deployed, "rollback", "test.gyyx.cn", "--env", "master", "--yes")
     assert min(available for _, available, _ in back) >= 2, back
     assert ":v1.2.0-" in back[-1][2]
+
+
+def scratch_deployment(cluster: Path, folder: Path, domain: str, image: str, **spec) -> None:
+    """A Deployment of the test's own in `default`, named as the site `domain`'s would be."""
+    name = conventions.k8s_name(domain)
+    labels = {"app": name}
+    manifest = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "default"},
+                "spec": {"replicas": 1, "selector": {"matchLabels": labels}, **spec,
+                         "template": {"metadata": {"labels": labels},
+                                      "spec": {"containers": [{"name": "tomcat", "image": image}]}}}}
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(manifest))
+    applied = kubectl(cluster, "apply", "-f", str(folder / f"{name}.yaml"))
+    assert applied.returncode == 0, applied.stderr
+
+
+def test_the_rollout_wait_holds_while_the_new_pod_cannot_start_and_ends_when_it_runs(cluster, tmp_path):
+    """The wait cdctl runs after each update, on the real controller: every node cordoned, the
+    new pod stays Pending; the test uncordons once the wait has said what it waits for."""
+    scratch_deployment(cluster, tmp_path, "wait.gyyx.cn", "wait:1")
+    kube = KubeReader.from_kubeconfig(str(cluster))
+    lines: list[str] = []
+    assert RolloutWait(kube, lines.append).until_complete("default", "wait.gyyx.cn").done
+    lines.clear()
+    waiting, result = threading.Event(), []
+
+    def said(line: str) -> None:
+        lines.append(line)
+        waiting.set()
+
+    waiter = threading.Thread(target=lambda: result.append(RolloutWait(kube, said).until_complete("default",
+                                                                                                  "wait.gyyx.cn")))
+    try:
+        for node in nodes(cluster):
+            assert kubectl(cluster, "cordon", node).returncode == 0
+        scratch_deployment(cluster, tmp_path, "wait.gyyx.cn", "wait:2")
+        waiter.start()
+        assert waiting.wait(30), "the wait said nothing while the new pod was Pending"
+        time.sleep(2)
+        assert waiter.is_alive() and not result, f"the wait ended with the new pod Pending: {lines}"
+    finally:
+        for node in nodes(cluster):
+            kubectl(cluster, "uncordon", node)
+        if waiter.is_alive() or result:
+            waiter.join(60)
+        now = kubectl(cluster, "rollout", "status", "deployment/wait-gyyx-cn", "-n", "default", "--watch=false")
+        kubectl(cluster, "delete", "deployment", "wait-gyyx-cn", "-n", "default", "--wait=false")
+    assert result and result[0].done, lines
+    assert lines[0].startswith("rollout: waiting for wait.gyyx.cn: "), lines
+    assert lines[-1].startswith("rollout: wait-gyyx-cn rolled out: 1/1 available after "), lines
+    assert "successfully rolled out" in now.stdout, now.stdout
+
+
+def test_a_rollout_stuck_past_its_progress_deadline_is_told_as_the_controller_marks_it(cluster, tmp_path):
+    """5 s of progress deadline, a pod no node may take: the real controller marks the rollout
+    ProgressDeadlineExceeded and the wait ends with that, naming it."""
+    scratch_deployment(cluster, tmp_path, "stuck.gyyx.cn", "stuck:1", progressDeadlineSeconds=5)
+    name = conventions.k8s_name("stuck.gyyx.cn")
+    unschedulable = json.dumps({"spec": {"template": {"spec": {"nodeSelector": {"tomcat-cd.test/none": "true"}}}}})
+    lines: list[str] = []
+    try:
+        assert kubectl(cluster, "patch", "deployment", name, "-n", "default", "-p", unschedulable).returncode == 0
+        with pytest.raises(RolloutIncomplete) as raised:
+            RolloutWait(KubeReader.from_kubeconfig(str(cluster)), lines.append).until_complete("default",
+                                                                                              "stuck.gyyx.cn")
+    finally:
+        kubectl(cluster, "delete", "deployment", name, "-n", "default", "--wait=false")
+    assert f"{name} exceeded its progress deadline (5 s)" in str(raised.value), raised.value
+    assert lines and lines[0].startswith("rollout: waiting for stuck.gyyx.cn: "), lines
 
 
 def test_a_change_by_hand_is_reported_and_the_next_deploy_puts_it_back(cluster, deployed):

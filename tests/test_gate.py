@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from fake_clock import Clock
 from tomcat_cd.core import gate
 from tomcat_cd.core.errors import ConfigError, Problems
 from tomcat_cd.core.gate import Availability, GateRule, LogCounts
@@ -158,17 +159,6 @@ class FakeElastic:
 def aggregations(errors=0, responses=0, server_errors=0, pods=1) -> dict:
     return {"aggregations": {"errors": {"doc_count": errors}, "responses": {"doc_count": responses},
                              "server_errors": {"doc_count": server_errors}, "pods": {"value": pods}}}
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def watch(kube, elastic, lines, probe=lambda url: True) -> GateWatch:

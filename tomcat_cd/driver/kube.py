@@ -1,6 +1,6 @@
 """Reading a Deployment and its pods from the Kubernetes API server, with the stack's kubeconfig.
 
-The health gate only reads, and needs four GETs: the Python standard library does that,
+The health gate and the rollout wait only read (a few GETs): the Python standard library does that,
 with no kubectl on the Jenkins agent and no client package. A kubeconfig's current context
 gives the server, its CA, and a client certificate or a bearer token (exec plugins are not
 read: use a token or a certificate for the agent).
@@ -100,10 +100,12 @@ class KubeReader:
         except (OSError, ValueError) as err:
             raise KubeError(f"GET {path}: {err}") from None
 
+    def deployment(self, namespace: str, domain: str) -> dict[str, Any]:
+        return self.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{conventions.k8s_name(domain)}")
+
     def availability(self, namespace: str, domain: str) -> tuple[Availability, list[str]]:
         """The Deployment's sample and the names of its newest revision's pods."""
-        name = conventions.k8s_name(domain)
-        deployment = self.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}")
+        deployment = self.deployment(namespace, domain)
         selector = ",".join(f"{k}={v}" for k, v in conventions.selector_labels(domain).items())
         revision = (deployment.get("metadata") or {}).get("annotations", {}).get(REVISION)
         sets = self.get(f"/apis/apps/v1/namespaces/{namespace}/replicasets", labelSelector=selector)["items"]
