@@ -3,9 +3,9 @@
   .venv/bin/python -m bench.engine [--sizes 1,50,200]
 
 For each size: the first `pulumi up`, a `pulumi preview` with nothing to change, and a
-one-domain `cdctl deploy` of a new version (a targeted update; the median of 3). Target: the one-domain
-deploy with 200 domains costs at most 1.5x the same deploy with 1 domain. Also times a
-second run of scripts/install-pulumi (target: under 5 s).
+one-domain `cdctl deploy` of a new version (a targeted update; the median of 5, the sizes
+taking turns). Target: the one-domain deploy with 200 domains costs at most 1.5x the same
+deploy with 1 domain. Also times a second run of scripts/install-pulumi (target: under 5 s).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def engine_project_with(domains: int, work: Path, kubeconfig: Path | None = None
     return project
 
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def one_domain_deploy(project, version: str) -> float:
@@ -70,16 +70,23 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,50,200")
     args = parser.parse_args()
     require_engine()
-    rows = []
+    projects, setups = {}, {}
     for size in [int(s) for s in args.sizes.split(",")]:
-        work = Path(tempfile.mkdtemp(prefix=f"bench-engine-{size}-"))
-        project = engine_project_with(size, work)
+        project = engine_project_with(size, Path(tempfile.mkdtemp(prefix=f"bench-engine-{size}-")))
         first_up = timed(lambda project=project: project.pulumi("up", "-s", "develop", "--yes", "--skip-preview"))
         preview = timed(lambda project=project: project.pulumi("preview", "-s", "develop"))
-        deploy = statistics.median(one_domain_deploy(project, f"v9.0.{round_}") for round_ in range(ROUNDS))
-        rows.append((size, first_up, preview, deploy))
-        print(f"  measured {size} domain(s)", file=sys.stderr)
-        shutil.rmtree(work)
+        projects[size], setups[size] = project, (first_up, preview)
+        print(f"  {size} domain(s) deployed", file=sys.stderr)
+    # The deploys take turns across the sizes, so that a slow minute of the machine falls on
+    # every size alike and the ratio compares deploys made side by side.
+    deploys: dict[int, list[float]] = {size: [] for size in projects}
+    for round_ in range(ROUNDS):
+        for size, project in projects.items():
+            deploys[size].append(one_domain_deploy(project, f"v9.0.{round_}"))
+        print(f"  round {round_ + 1} of {ROUNDS}", file=sys.stderr)
+    rows = [(size, *setups[size], statistics.median(deploys[size])) for size in projects]
+    for project in projects.values():
+        shutil.rmtree(project.root.parent)
 
     install = timed(lambda: subprocess.run([str(REPO / "scripts/install-pulumi")], capture_output=True, text=True))
     print(f"\n{'domains':>7} | {'first up s':>10} | {'preview s':>9} | {'1-domain deploy s':>17} | {'vs 1 domain':>11}")

@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from engine_harness import at_once, make_engine_project, rendered_objects, require_engine
+from tomcat_cd.core.urns import StackNames
 
 pytestmark = pytest.mark.engine
 PASSWORD = "e2e-harbor-robot-password-7f3a"
@@ -299,3 +300,34 @@ def test_a_first_import_saves_the_state_when_it_ends_and_later_updates_after_eac
     again = engine_project.pulumi("up", "-s", "develop", "--yes", "--skip-preview")
     assert again.returncode == 0 and "the state is saved when the update ends" not in again.stderr
     assert PulumiCli(engine_project.root, "develop").resource_urns() == urns
+
+
+def test_a_targeted_update_sends_no_events_for_what_it_leaves_as_it_is(engine_project):
+    """tomcat-cd's build of Pulumi carries tools/pulumi/untargeted-same-events.patch: the
+    resources a targeted update leaves as they are get no events (each was a deep copy of their
+    state), are still counted as unchanged, and keep their state."""
+    up(engine_project)
+    names = StackNames("develop")
+    shop = set(names.site("shop.gyyx.cn", with_image=False))
+    # A component's own outputs event stays (it is small, and its outputs may change).
+    shop_objects = {names.site_child("shop.gyyx.cn", part) for part in ("deployment", "service")}
+    before = {urn: resource for urn, resource in state_resources(engine_project).items() if urn in shop}
+    log = engine_project.root.parent / "events.json"
+    # Every site registered (no cdctl deploy around it), one targeted: shop's are untargeted sames.
+    shown = ok(engine_project.cdctl("pulumi", "up", "-s", "develop", "--yes", "--skip-preview", "--refresh=false",
+                                    f"--target={names.site_child('test.gyyx.cn', 'deployment')}",
+                                    f"--event-log={log}", PULUMI_DEBUG_COMMANDS="true"))
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    evented = {(event.get("resourcePreEvent") or event.get("resOutputsEvent"))["metadata"]["urn"]
+               for event in events if "resourcePreEvent" in event or "resOutputsEvent" in event}
+    announced = {event["resourcePreEvent"]["metadata"]["urn"] for event in events if "resourcePreEvent" in event}
+    assert names.site_child("test.gyyx.cn", "deployment") in announced
+    assert not evented & shop_objects and not announced & shop
+    summary = next(event["summaryEvent"] for event in events if "summaryEvent" in event)
+    assert summary["resourceChanges"]["same"] >= len(shop) and "unchanged" in shown
+    assert {urn: resource for urn, resource in state_resources(engine_project).items() if urn in shop} == before
+
+
+def state_resources(project) -> dict[str, dict]:
+    state = json.loads(ok(project.pulumi("stack", "export", "-s", "develop")))
+    return {resource["urn"]: resource for resource in state["deployment"]["resources"]}
