@@ -45,7 +45,8 @@ class FakeCli:
         pass
 
     def config(self) -> dict:
-        return {k: {"value": json.dumps(v), "objectValue": v, "secret": False} for k, v in self.checkout.items()}
+        """The checkout's `tomcat-cd:` values, without the prefix, as the stack file holds them."""
+        return {k.split(":", 1)[1]: v for k, v in self.checkout.items()}
 
     def set_config(self, values: dict, removed: list[str]) -> None:
         self.checkout.update(values)

@@ -252,6 +252,20 @@ def test_the_state_read_from_a_file_backend_is_what_pulumi_stack_export_prints(e
     assert direct["deployment"]["resources"] == printed["deployment"]["resources"]
 
 
+def test_cdctl_reads_the_stack_files_config_as_pulumi_config_prints_it(engine_project):
+    """cdctl reads the checkout's stack config from the file itself (a CLI call less per change)."""
+    from tomcat_cd.driver.pulumi_cli import PulumiCli
+    up(engine_project)
+    ok(engine_project.cdctl("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop", "--yes"))
+    ok(engine_project.cdctl("pulumi", "config", "set", "--secret", "tomcat-cd:harborPassword", PASSWORD, "-s", "develop"))
+    printed = json.loads(ok(engine_project.pulumi("config", "--json", "--show-secrets=false", "-s", "develop")))
+    direct = PulumiCli(engine_project.root, "develop").config()
+    assert {f"tomcat-cd:{key}" for key in direct} == {key for key in printed if key.startswith("tomcat-cd:")}
+    for key in ("versions", "builds"):
+        assert direct[key] == printed[f"tomcat-cd:{key}"]["objectValue"] and direct[key]["test.gyyx.cn"]
+    assert printed["tomcat-cd:harborPassword"]["secret"] and PASSWORD not in json.dumps(direct)
+
+
 def test_each_update_keeps_one_copy_of_its_state_in_the_history_and_no_second_in_backups(engine_project):
     """cdctl turns the file backend's backups off: they held the same bytes as the history."""
     up(engine_project)

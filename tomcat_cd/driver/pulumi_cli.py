@@ -60,8 +60,7 @@ class PulumiCli:
     project_dir: Path
     stack: str
     _config: dict[str, Any] | None = field(default=None, init=False, repr=False)
-    """The stack file's config as last read or written through this CLI: a change reads it
-    before and after writing the record, and each read is a CLI call."""
+    """The stack file's `tomcat-cd:` values as last read through this CLI (a write drops them)."""
 
     def __post_init__(self) -> None:
         self.env = engine_env(self.project_dir)
@@ -185,9 +184,14 @@ class PulumiCli:
         return urns_of(self.export())
 
     def config(self) -> dict[str, Any]:
-        """The checkout's stack config, secrets left encrypted: key -> {value, secret, ...}."""
+        """The checkout's `tomcat-cd:` values, without the prefix (a secret as its ciphertext),
+        read from `Pulumi.<stack>.yaml` itself: asking `pulumi config` took 0.3 s of every
+        change, most of it the CLI deriving the passphrase's key."""
+        # Here, not at the top: the settings load pydantic, which `cdctl pulumi` never needs.
+        from tomcat_cd.core.settings import read_stack_values
+
         if self._config is None:
-            self._config = self.json("read config", "config", "--show-secrets=false") or {}
+            self._config = read_stack_values(self.project_dir, self.stack)[1]
         return dict(self._config)
 
     def secret(self, key: str) -> str:

@@ -22,20 +22,14 @@ from tomcat_cd.driver.pulumi_cli import PulumiCli
 MAP_KEYS = tuple(f"{conventions.PROJECT}:{key}" for key in SITE_MAP_KEYS)
 
 
-def _values(config: Mapping[str, Any]) -> dict[str, Any]:
-    prefix = f"{conventions.PROJECT}:"
-    return {key[len(prefix):]: entry.get("objectValue", entry.get("value")) for key, entry in config.items()
-            if key in MAP_KEYS and isinstance(entry, Mapping)}
-
-
 def checkout_maps(cli: PulumiCli, problems: Problems) -> SiteMaps:
-    return read_site_maps(_values(cli.config()), problems)
+    return read_site_maps(cli.config(), problems)
 
 
 def write_checkout(cli: PulumiCli, maps: SiteMaps) -> None:
     """Make the checkout's stack file hold exactly these maps (an empty map is removed)."""
     values = maps.config_values()
-    present = set(cli.config())
+    present = {f"{conventions.PROJECT}:{key}" for key in cli.config()}
     cli.set_config(values, [key for key in MAP_KEYS if key not in values and key in present])
 
 
