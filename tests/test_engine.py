@@ -253,7 +253,7 @@ def test_the_state_read_from_a_file_backend_is_what_pulumi_stack_export_prints(e
 
 
 def test_cdctl_reads_the_stack_files_config_as_pulumi_config_prints_it(engine_project):
-    """cdctl reads the checkout's stack config from the file itself (a CLI call less per change)."""
+    """cdctl reads the checkout's stack config from the file itself (one CLI call fewer per change)."""
     from tomcat_cd.driver.pulumi_cli import PulumiCli
     up(engine_project)
     ok(engine_project.cdctl("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop", "--yes"))

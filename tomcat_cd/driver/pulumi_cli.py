@@ -185,8 +185,8 @@ class PulumiCli:
 
     def config(self) -> dict[str, Any]:
         """The checkout's `tomcat-cd:` values, without the prefix (a secret as its ciphertext),
-        read from `Pulumi.<stack>.yaml` itself: asking `pulumi config` took 0.3 s of every
-        change, most of it the CLI deriving the passphrase's key."""
+        read from `Pulumi.<stack>.yaml` itself: asking `pulumi config` was a CLI call, 0.2 s
+        of every change."""
         # Here, not at the top: the settings load pydantic, which `cdctl pulumi` never needs.
         from tomcat_cd.core.settings import read_stack_values
 
