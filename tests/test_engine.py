@@ -279,16 +279,16 @@ def test_each_update_keeps_one_copy_of_its_state_in_the_history_and_no_second_in
 
 
 def test_a_one_site_deploy_makes_only_the_engine_calls_it_needs(engine_project):
-    """On a stack the file backend holds: no `stack select`, the stack file's config read once,
-    one update, and the update's log names the site's change, not the stack's outputs."""
+    """On a stack the file backend holds: no `stack select`, the stack file's config read from
+    the file (no `pulumi config` call), one update, and the update's log names the site's
+    change, not the stack's outputs."""
     up(engine_project)
     done, calls = engine_project.engine_calls("deploy", "test.gyyx.cn", "--version", "v1.3.0", "--env", "develop",
                                               "--yes")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     verbs = [" ".join(call[:2]) for call in calls]
     assert "stack select" not in verbs
-    assert [call for call in calls if call[:2] == ["config", "--show-secrets=false"]] == [
-        ["config", "--show-secrets=false", "--json", "--stack", "develop"]]
+    assert [call[:2] for call in calls if call[0] == "config"] == [["config", "set-all"]]  # the record's write
     updates = [call for call in calls if call[0] == "up"]
     assert len(updates) == 1 and "--suppress-outputs" in updates[0]
     assert "v1.3.0" in done.stdout and "--outputs:--" not in done.stdout and "nodePort" not in done.stdout
