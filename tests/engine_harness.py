@@ -30,6 +30,12 @@ def require_engine() -> None:
     require_installed(engine_installed(), "the Pulumi CLI is not installed: run scripts/install-pulumi")
 
 
+def ok(result: subprocess.CompletedProcess) -> str:
+    """The command's output; a failure fails the test with the tail of what it printed."""
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
 @dataclass
 class EngineProject:
     root: Path
@@ -58,6 +64,11 @@ class EngineProject:
 
     def pulumi(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return self.cdctl("pulumi", *args, timeout=timeout)
+
+    def resources(self, stack: str = "develop") -> dict[str, dict]:
+        """The stack's resources by URN, as `pulumi stack export` prints them."""
+        state = json.loads(ok(self.pulumi("stack", "export", "-s", stack)))
+        return {resource["urn"]: resource for resource in state["deployment"].get("resources", [])}
 
     def cdctl_streamed(self, *args: str, on_line: Callable[[str], None],
                        timeout: float = 900) -> subprocess.CompletedProcess:

@@ -38,6 +38,7 @@ class FakeCli:
         self.checkout = checkout
         self.state = state
         self.outputs: dict[str, dict] = {}
+        self.parents: dict[str, str] = {}
         self.updates = history
         self.project_dir = None
 
@@ -56,10 +57,17 @@ class FakeCli:
     def resource_urns(self) -> set[str]:
         return set(self.state)
 
+    def runs(self, domain: str, image: str) -> None:
+        """The state has the site's Deployment running `image`, as its outputs say."""
+        component, deployment = NAMES.site(domain)[0], NAMES.site_child(domain, "deployment")
+        self.outputs[component] = {"domain": domain, "node_port": 31001}
+        self.outputs[deployment] = {"spec": {"template": {"spec": {"containers": [{"name": "tomcat", "image": image}]}}}}
+        self.parents[deployment] = component
+
     def export(self) -> dict:
-        """The state as `pulumi stack export` has it: each site component with its outputs."""
-        resources = [{"urn": urn, "type": urn.split("::")[2], "outputs": self.outputs.get(urn, {})}
-                     for urn in sorted(self.state)]
+        """The state as `pulumi stack export` has it: each resource with its parent and outputs."""
+        resources = [{"urn": urn, "type": urn.split("::")[2].rsplit("$", 1)[-1], "parent": self.parents.get(urn),
+                      "outputs": self.outputs.get(urn, {})} for urn in sorted(self.state)]
         return {"deployment": {"resources": resources}}
 
     def newest_succeeded(self):
@@ -219,7 +227,7 @@ V130 = f"h/test.gyyx.cn/test.gyyx.cn:v1.3.0-develop-abc1234@sha256:{'3' * 64}"
 def test_a_build_targets_the_image_and_the_digest_it_pushed_enters_the_record(driver):
     deployer, cli, runs = driver(dict(DEPLOYED), set(ENVIRONMENT + TEST_SITE + SHOP_SITE + [TEST_IMAGE]),
                                  [update_config(DEPLOYED["tomcat-cd:versions"])])
-    cli.outputs[NAMES.site("test.gyyx.cn")[0]] = {"domain": "test.gyyx.cn", "image": V120}
+    cli.runs("test.gyyx.cn", V120)
     deployer.change_site(SiteChange("test.gyyx.cn", "v1.3.0", Build("94", "abc1234"), "deploy"),
                          settings(build_images=True))
     ((planned, _),) = runs

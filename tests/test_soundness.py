@@ -16,16 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine_harness import at_once, make_engine_project, require_engine
+from engine_harness import at_once, make_engine_project, ok, require_engine
 
 pytestmark = pytest.mark.engine
 GIT = "abc1234"
 SLOW_PROGRAM = Path(__file__).resolve().parent / "slow_program"
-
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result.stdout
 
 
 @pytest.fixture
@@ -40,14 +35,12 @@ def project(tmp_path):
 
 
 def state_urns(project, stack: str = "develop") -> set[str]:
-    state = json.loads(ok(project.pulumi("stack", "export", "-s", stack)))
-    return {r["urn"] for r in state["deployment"].get("resources", [])}
+    return set(project.resources(stack))
 
 
 def deployed_images(project, stack: str = "develop") -> dict[str, str]:
-    state = json.loads(ok(project.pulumi("stack", "export", "-s", stack)))
     return {r["outputs"]["metadata"]["name"]: r["outputs"]["spec"]["template"]["spec"]["containers"][0]["image"]
-            for r in state["deployment"]["resources"] if r["type"] == "kubernetes:apps/v1:Deployment"}
+            for r in project.resources(stack).values() if r["type"] == "kubernetes:apps/v1:Deployment"}
 
 
 def stack_locks(project, stack: str = "develop") -> list[Path]:

@@ -23,6 +23,8 @@ MASTER_LAST_NODE_PORT: Final = 32767
 DEVELOP_PORT_OFFSET: Final = 1000
 
 TOMCAT_HTTP_PORT: Final = 8080
+# The name of a site's one container in its Deployment.
+SITE_CONTAINER: Final = "tomcat"
 
 # Node folders (hostPath) and the folders inside the container they reach.
 NODE_DATA_ROOT: Final = "/data"

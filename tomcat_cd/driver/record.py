@@ -15,7 +15,7 @@ from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import Problem, Problems
 from tomcat_cd.core.history import site_maps_of
 from tomcat_cd.core.stack_file import PUSHED_IMAGE
-from tomcat_cd.core.urns import SITE_TYPE
+from tomcat_cd.core.urns import SITE_CHILD_TYPES, SITE_TYPE
 from tomcat_cd.core.settings import MAP_KEYS as SITE_MAP_KEYS, Build, SiteMaps, read_site_maps
 from tomcat_cd.driver.pulumi_cli import PulumiCli
 
@@ -64,13 +64,19 @@ class Running:
 
 def running_images(state: Mapping[str, Any]) -> dict[str, str]:
     """domain -> the image each site of the state runs (`<tag>@<digest>` once pushed, else the
-    tag), from its component's outputs (`pulumi stack export`)."""
+    tag), from its Deployment's outputs (`pulumi stack export`); the site's component names
+    the domain."""
+    resources = (state.get("deployment") or {}).get("resources") or []
+    domains = {resource.get("urn"): (resource.get("outputs") or {}).get("domain")
+               for resource in resources if resource.get("type") == SITE_TYPE}
     images = {}
-    for resource in (state.get("deployment") or {}).get("resources") or []:
-        outputs = resource.get("outputs") or {}
-        image, domain = outputs.get("image"), outputs.get("domain")
-        if resource.get("type") == SITE_TYPE and isinstance(domain, str) and isinstance(image, str):
-            images[domain] = image
+    for resource in resources:
+        domain = domains.get(resource.get("parent"))
+        if resource.get("type") == SITE_CHILD_TYPES["deployment"] and isinstance(domain, str):
+            containers = (((resource.get("outputs") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+            image = next((c.get("image") for c in containers.get("containers") or [] if c.get("name") == conventions.SITE_CONTAINER), None)
+            if isinstance(image, str):
+                images[domain] = image
     return images
 
 

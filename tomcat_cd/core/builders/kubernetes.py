@@ -13,7 +13,6 @@ from typing import Any
 from tomcat_cd.core import conventions
 from tomcat_cd.core.model import Site
 
-CONTAINER = "tomcat"
 # These objects are tomcat-cd's alone: a deploy takes back fields someone changed by hand
 # (kubectl scale, set image) instead of failing on a server-side apply conflict.
 OWNED = {"pulumi.com/patchForce": "true"}
@@ -110,7 +109,7 @@ def _container(site: Site, image: str) -> dict[str, Any]:
         {"name": conventions.JAVA_OPTS_ENV, "value": " ".join([site.java_opts, *site.jvm_flags]).strip()},
     ] + [{"name": k, "value": v} for k, v in site.env.items()]
     return {
-        "name": CONTAINER,
+        "name": conventions.SITE_CONTAINER,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "ports": [{"name": "http", "containerPort": conventions.TOMCAT_HTTP_PORT, "protocol": "TCP"}],
