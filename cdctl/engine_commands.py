@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Callable
 
 from cdctl.history_command import check_domain_version, domain_records, refuse_never_deployed
+from cdctl.console import warn
 from cdctl.release_commands import (EXIT_SIGNALLED, forced_reason, gate_after_deploy, rollout_problem,
-                                    rollout_status_command, warn)
+                                    rollout_status_command)
 from tomcat_cd.core import conventions
 from tomcat_cd.core.checkout import cd_git_id
 from tomcat_cd.core.errors import Problem, raise_if_any

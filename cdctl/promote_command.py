@@ -7,7 +7,8 @@ import argparse
 from pathlib import Path
 
 from cdctl.engine_commands import confirm_or_yes, forced_note, run_change
-from cdctl.release_commands import forced_reason, warn
+from cdctl.console import warn
+from cdctl.release_commands import forced_reason
 from tomcat_cd.core import conventions
 from tomcat_cd.core.diff import environment_differences, site_objects
 from tomcat_cd.core.errors import Problem, printable, raise_if_any

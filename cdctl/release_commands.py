@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from cdctl.console import warn
 from tomcat_cd.core import conventions
 from tomcat_cd.core.errors import Problem, raise_if_any
 from tomcat_cd.core.gate import VERDICT_INTERRUPTED, Verdict
@@ -29,11 +30,6 @@ from tomcat_cd.driver.update import Interrupted, signals_interrupt
 # maps it to a failed build (jenkins/Jenkinsfile).
 GATE_FAILED = 4
 EXIT_SIGNALLED = 128  # + the signal's number, as a shell reports a process it stopped
-
-
-def warn(line: str) -> None:
-    """A progress or warning line: on stderr, so --json output stays clean."""
-    print(line, file=sys.stderr)
 
 
 def now_utc() -> str:

@@ -66,11 +66,11 @@ def test_a_closed_pipe_ends_cdctl_quietly(project, tmp_path):
 
 
 def test_ctrl_c_prints_one_line_and_exits_130(monkeypatch, capsys, project):
-    from cdctl import cli
+    from cdctl import cli, local_commands
 
     def interrupted(args, project_dir):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_check", interrupted)
+    monkeypatch.setattr(local_commands, "cmd_check", interrupted)
     assert cli.main(["--project-dir", str(project.root), "check"]) == 130
     assert capsys.readouterr().err == "\ninterrupted\n"

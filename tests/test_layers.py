@@ -63,8 +63,9 @@ def loaded_by(argv: list[str], prefixes: tuple[str, ...]) -> list[str]:
     return ast.literal_eval(done.stdout.strip().splitlines()[-1])
 
 
-def test_cdctl_help_does_not_import_pulumi():
-    assert loaded_by(["--help"], ("pulumi",)) == []
+def test_cdctl_help_does_not_import_pulumi_or_the_domain_file_schema():
+    assert loaded_by(["--help"], ("pulumi", "pydantic")) == []
+    assert "tomcat_cd.core.model" not in loaded_by(["--help"], ("tomcat_cd.core",))
 
 
 def test_help_check_render_and_history_load_no_driver_but_the_engine_errors_they_name(tmp_path):
