@@ -73,11 +73,20 @@ def running_images(state: Mapping[str, Any]) -> dict[str, str]:
     for resource in resources:
         domain = domains.get(resource.get("parent"))
         if resource.get("type") == SITE_CHILD_TYPES["deployment"] and isinstance(domain, str):
-            containers = (((resource.get("outputs") or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
-            image = next((c.get("image") for c in containers.get("containers") or [] if c.get("name") == conventions.SITE_CONTAINER), None)
-            if isinstance(image, str):
+            image = _site_container_image(resource.get("outputs") or {})
+            if image is not None:
                 images[domain] = image
     return images
+
+
+def _site_container_image(deployment: Mapping[str, Any]) -> str | None:
+    """The image of a site Deployment's tomcat container."""
+    pod_spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for container in pod_spec.get("containers") or []:
+        if container.get("name") == conventions.SITE_CONTAINER:
+            image = container.get("image")
+            return image if isinstance(image, str) else None
+    return None
 
 
 def pushed_in_state(state: Mapping[str, Any]) -> dict[str, str]:
