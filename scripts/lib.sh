@@ -35,6 +35,22 @@ run() {
   fi
 }
 
+# go_module_dir MODULE@VERSION: download a module and print its (read-only) folder.
+go_module_dir() {
+  go mod download -json "$1" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'
+}
+
+# module_copy FOLDER MODULE@VERSION: a writable copy of a module in FOLDER, printed, to patch or
+# to build as the main module so that its own replace and exclude directives apply (go install
+# ignores them and fails).
+module_copy() {
+  local src work="$1/${2//[\/@]/_}"
+  src=$(go_module_dir "$2")
+  [ -n "$src" ] || fail "step 'fetch $2' failed"
+  rm -rf "$work" && mkdir -p "$work" && cp -r "$src/." "$work" && chmod -R u+w "$work"
+  echo "$work"
+}
+
 install_debian() { # PACKAGE BINARY...: Debian packages whose services tests start themselves on loopback
   local missing=() package binary
   while [ "$#" -gt 0 ]; do
